@@ -1,0 +1,33 @@
+"""The composition root: `create_app(settings, runtime)` builds one gateway from its parts."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateway import __version__
+from gateway.api import metadata, ops, session
+from gateway.bootstrap import Runtime
+from gateway.errors import install_error_handlers
+from gateway.middleware import RequestContextMiddleware
+from gateway.services import Services
+from gateway.settings import Settings
+
+
+def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
+    """Wire services, routers and error handling; no I/O happens here."""
+    services = Services.build(settings, runtime.keyring, runtime.engine)
+    services.metrics.info.labels(version=__version__, database=settings.database.get_backend_name()).set(1)
+    app = FastAPI(
+        title="Consent Gateway",
+        version=__version__,
+        summary="Lawful, minimal, audited sharing for co-responder programs.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+    for module in (ops, metadata, session):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,1 @@
+"""Bearer-token authentication: the embedded issuer, token verification, and caller resolution."""

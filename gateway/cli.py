@@ -1,0 +1,472 @@
+"""`consent-gateway`: run the gateway and administer its registry, keys and schema.
+
+Every command honours CGW_DATABASE_URL and CGW_KEYRING (and the other CGW_* settings), so a
+script can point it at a scratch installation. Errors print one line, `error: <reason>`, on
+stderr and exit 2; nothing is half-written (each command is one transaction).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from gateway import __version__
+from gateway.auth.tokens import issue_token
+from gateway.bootstrap import Runtime, open_keyring, open_runtime
+from gateway.errors import CLI_EXIT_BAD_INPUT
+from gateway.flows.registry import RegistryService
+from gateway.keyring import Keyring, KeyringError, load_keyring, save_keyring
+from gateway.log_config import configure_logging, get_logger
+from gateway.registry.domain import (
+    ApiClient,
+    Organization,
+    Personnel,
+    check_id,
+    parse_agreement,
+    parse_choice,
+    parse_day,
+)
+from gateway.registry.errors import InvalidRegistryInput, RegistryError
+from gateway.settings import Settings, SettingsError, load_settings
+from gateway.store.database import (
+    DatabaseError,
+    bind_keyring,
+    check_reachable,
+    create_db_engine,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from policies.vocabulary import OrgType, Role
+
+app = typer.Typer(
+    name="consent-gateway",
+    help="Consent Gateway: lawful, minimal, audited sharing for co-responder programs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema: upgrade and status.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations and their agreements.", no_args_is_help=True)
+client_app = typer.Typer(help="API clients: which org they act for, with which role.", no_args_is_help=True)
+personnel_app = typer.Typer(help="Personnel CJIS status (addendum, training, background check).", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens from the embedded issuer.", no_args_is_help=True)
+keys_app = typer.Typer(help="The keyring: data keys and signing keys.", no_args_is_help=True)
+config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
+for sub_app, name in (
+    (db_app, "db"),
+    (org_app, "org"),
+    (client_app, "client"),
+    (personnel_app, "personnel"),
+    (token_app, "token"),
+    (keys_app, "keys"),
+    (config_app, "config"),
+):
+    app.add_typer(sub_app, name=name)
+
+log = get_logger("gateway.cli")
+_HANDLED = (RegistryError, SettingsError, KeyringError, DatabaseError)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(CLI_EXIT_BAD_INPUT)
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn domain errors into one line on stderr and exit code 2."""
+    try:
+        yield
+    except _HANDLED as exc:
+        _fail(str(exc))
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
+
+
+def _passphrase(settings: Settings) -> str | None:
+    return settings.keyring_passphrase.get_secret_value() if settings.keyring_passphrase else None
+
+
+@contextmanager
+def _registry() -> Iterator[RegistryService]:
+    with _reported():
+        runtime = open_runtime(_settings())
+        try:
+            yield RegistryService(runtime.engine)
+        finally:
+            runtime.engine.dispose()
+
+
+def _day(kind: str) -> Callable[[str | None], date | None]:
+    def parse(value: str | None) -> date | None:
+        return None if value is None else parse_day(kind, value)
+
+    return parse
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [env: CGW_HOST, default 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [env: CGW_PORT, default 8080].")] = None,
+) -> None:
+    """Start the gateway (HTTP API) on the configured database and keyring.
+
+    Refuses to start on malformed settings, an unreadable keyring, an unreachable database or
+    an outdated schema, and says which setting to fix.
+    """
+    import uvicorn
+
+    from gateway.app import create_app
+
+    with _reported():
+        settings = _settings(host=host, port=port)
+        runtime = open_runtime(settings)
+    api = create_app(settings, runtime)
+    log.info(
+        "gateway_starting",
+        host=settings.host,
+        port=settings.port,
+        version=__version__,
+        environment=settings.environment.value,
+    )
+    try:
+        uvicorn.run(
+            api,
+            host=settings.host,
+            port=settings.port,
+            access_log=False,  # our middleware logs route templates, never raw URLs
+            log_config=None,
+            server_header=False,
+        )
+    finally:
+        runtime.engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to this version (safe to repeat)."""
+    with _reported():
+        settings = _settings()
+        keyring = open_keyring(settings)
+        engine = create_db_engine(settings)
+        try:
+            check_reachable(engine)
+            before = current_revision(engine)
+            upgrade(engine)
+            bind_keyring(engine, keyring.keyring_id)
+            after = current_revision(engine)
+        finally:
+            engine.dispose()
+    print(f"schema at {after}" + (" (unchanged)" if before == after else f" (was {before or 'empty'})"))
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the database's schema revision and the one this version needs."""
+    with _reported():
+        engine = create_db_engine(_settings())
+        try:
+            current = current_revision(engine)
+        finally:
+            engine.dispose()
+    head = head_revision()
+    print(f"current\t{current or 'empty'}\nrequired\t{head}\nstatus\t{'current' if current == head else 'outdated'}")
+    if current != head:
+        raise typer.Exit(1)
+
+
+@org_app.command("add")
+def org_add(
+    org_id: Annotated[str, typer.Argument(help="Short id, e.g. pd-springfield (a-z, 0-9, . _ -).")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    org_type: Annotated[
+        str, typer.Option("--type", help=f"One of: {', '.join(t.value for t in OrgType)}.")
+    ],
+    part2_program: Annotated[
+        bool, typer.Option("--part2-program", help="A federally assisted SUD program (42 CFR 2.11).")
+    ] = False,
+    cjis_agency: Annotated[bool, typer.Option("--cjis-agency", help="A criminal justice agency (CJIS).")] = False,
+    agreement: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--agreement",
+            help="KIND:START[:END] with dates YYYY-MM-DD; kinds: baa, qsoa, cjis_security_addendum, "
+            "data_sharing_mou. Repeat for several.",
+        ),
+    ] = None,
+) -> None:
+    """Register an organisation with its agreements (all or nothing)."""
+    with _reported():
+        org = Organization(
+            org_id=check_id("org", org_id),
+            name=name,
+            org_type=parse_choice(OrgType, "org type", org_type),
+            part2_program=part2_program,
+            cjis_agency=cjis_agency,
+            agreements=tuple(parse_agreement(text) for text in agreement or []),
+        )
+    with _registry() as registry:
+        registry.register_org(org)
+    print(f"org {org.org_id} registered")
+
+
+@org_app.command("agreement")
+def org_agreement(
+    org_id: Annotated[str, typer.Argument(help="The org the agreement is with.")],
+    agreement: Annotated[str, typer.Argument(help="KIND:START[:END], dates YYYY-MM-DD.")],
+) -> None:
+    """Record another agreement for a registered organisation."""
+    with _reported():
+        parsed = parse_agreement(agreement)
+    with _registry() as registry:
+        registry.add_agreement(org_id, parsed)
+    print(f"agreement {parsed.kind.value} recorded for {org_id}")
+
+
+@org_app.command("list")
+def org_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List organisations, with the agreements in force today."""
+    today = datetime.now(UTC).date()
+    with _registry() as registry:
+        orgs = registry.list_orgs()
+    rows = [
+        {
+            "org_id": o.org_id,
+            "name": o.name,
+            "type": o.org_type.value,
+            "part2_program": o.part2_program,
+            "cjis_agency": o.cjis_agency,
+            "agreements_in_force": ",".join(k.value for k in o.agreements_in_force(today)),
+            "agreements": [
+                {"kind": a.kind.value, "effective_on": a.effective_on, "ends_on": a.ends_on} for a in o.agreements
+            ],
+        }
+        for o in orgs
+    ]
+    _emit(rows, as_json, ["org_id", "type", "part2_program", "cjis_agency", "agreements_in_force", "name"])
+
+
+@client_app.command("add")
+def client_add(
+    client_id: Annotated[str, typer.Argument(help="Short id of the client, e.g. rms-springfield.")],
+    org: Annotated[str, typer.Option("--org", help="The registered org the client acts for.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(r.value for r in Role)}.")],
+) -> None:
+    """Register an API client for an organisation, with a role."""
+    with _reported():
+        client = ApiClient(client_id=check_id("client", client_id), org_id=org, role=parse_choice(Role, "role", role))
+    with _registry() as registry:
+        registry.register_client(client)
+    print(f"client {client.client_id} registered for {client.org_id} as {client.role.value}")
+
+
+@client_app.command("disable")
+def client_disable(client_id: Annotated[str, typer.Argument(help="The client to disable.")]) -> None:
+    """Disable a client: its tokens are refused from the next request on."""
+    with _registry() as registry:
+        registry.set_client_active(client_id, active=False)
+    print(f"client {client_id} disabled")
+
+
+@client_app.command("enable")
+def client_enable(client_id: Annotated[str, typer.Argument(help="The client to enable.")]) -> None:
+    """Enable a disabled client again."""
+    with _registry() as registry:
+        registry.set_client_active(client_id, active=True)
+    print(f"client {client_id} enabled")
+
+
+@client_app.command("list")
+def client_list(
+    org: Annotated[str | None, typer.Option("--org", help="Only this org's clients.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List API clients."""
+    with _registry() as registry:
+        clients = registry.list_clients(org)
+    rows = [{"client_id": c.client_id, "org_id": c.org_id, "role": c.role.value, "active": c.active} for c in clients]
+    _emit(rows, as_json, ["client_id", "org_id", "role", "active"])
+
+
+@personnel_app.command("set")
+def personnel_set(
+    subject: Annotated[str, typer.Argument(help="The person's subject as it appears in tokens (`sub`).")],
+    org: Annotated[str, typer.Option("--org", help="The person's registered org.")],
+    addendum_signed: Annotated[
+        str | None, typer.Option("--addendum-signed", help="Date the CJIS Security Addendum was signed.")
+    ] = None,
+    training: Annotated[
+        str | None, typer.Option("--training", help="Date CJIS security awareness training was completed.")
+    ] = None,
+    background_check: Annotated[
+        str | None, typer.Option("--background-check", help="Date the fingerprint background check cleared.")
+    ] = None,
+    revoked: Annotated[
+        str | None, typer.Option("--revoked", help="Date CJIS access ended (termination or transfer).")
+    ] = None,
+) -> None:
+    """Record (or replace) a person's CJIS status facts, each with its date."""
+    with _reported():
+        person = Personnel(
+            subject=subject,
+            org_id=org,
+            addendum_signed_on=_day("--addendum-signed")(addendum_signed),
+            training_completed_on=_day("--training")(training),
+            background_check_on=_day("--background-check")(background_check),
+            access_revoked_on=_day("--revoked")(revoked),
+        )
+    with _registry() as registry:
+        registry.set_personnel(person)
+    status = person.cjis_status(datetime.now(UTC).date())
+    print(
+        f"personnel {subject} recorded: addendum={status.security_addendum} "
+        f"training_current={status.training_current} background_check={status.background_check}"
+    )
+
+
+@personnel_app.command("list")
+def personnel_list(
+    org: Annotated[str | None, typer.Option("--org", help="Only this org's personnel.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List personnel with their CJIS facts and today's status."""
+    today = datetime.now(UTC).date()
+    with _registry() as registry:
+        people = registry.list_personnel(org)
+    rows = []
+    for p in people:
+        status = p.cjis_status(today)
+        rows.append(
+            {
+                "subject": p.subject,
+                "org_id": p.org_id,
+                "addendum_signed_on": p.addendum_signed_on,
+                "training_completed_on": p.training_completed_on,
+                "background_check_on": p.background_check_on,
+                "access_revoked_on": p.access_revoked_on,
+                "cjis_cleared": status.security_addendum and status.training_current and status.background_check,
+            }
+        )
+    _emit(rows, as_json, ["subject", "org_id", "cjis_cleared", "addendum_signed_on", "training_completed_on",
+                          "background_check_on", "access_revoked_on"])
+
+
+@token_app.command("issue")
+def token_issue(
+    client_id: Annotated[str, typer.Argument(help="A registered, active client.")],
+    mfa: Annotated[bool, typer.Option("--mfa", help="Mark the token as multi-factor (amr=[\"mfa\"]).")] = False,
+    ttl: Annotated[int, typer.Option("--ttl", help="Lifetime in seconds.", min=60)] = 3600,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="The person acting through the client (default: the client).")
+    ] = None,
+) -> None:
+    """Print a signed bearer token for a client, alone on stdout."""
+    with _registry() as registry:
+        client = registry.get_client(client_id)
+    with _reported():
+        settings = _settings()
+        if client is None:
+            raise InvalidRegistryInput(f"client {client_id!r} does not exist")
+        if not client.active:
+            raise InvalidRegistryInput(f"client {client_id!r} is disabled")
+        if ttl > settings.token_max_ttl:
+            raise InvalidRegistryInput(f"--ttl may be at most {settings.token_max_ttl} seconds (CGW_TOKEN_MAX_TTL)")
+        keyring = open_keyring(settings)
+    print(issue_token(keyring=keyring, settings=settings, client_id=client_id, subject=subject, mfa=mfa, ttl=ttl))
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create the keyring file (mode 0600) if it does not exist yet; check it if it does."""
+    with _reported():
+        settings = _settings()
+        passphrase = _passphrase(settings)
+        try:
+            save_keyring(Keyring.create(), settings.keyring, passphrase, exclusive=True)
+            outcome = "created"
+        except FileExistsError:
+            outcome = "already exists"
+        load_keyring(settings.keyring, passphrase)
+    print(f"keyring {settings.keyring} {outcome}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    signing: Annotated[
+        bool, typer.Option("--signing", help="Also add a new token-signing key (old tokens stay valid until expiry).")
+    ] = False,
+) -> None:
+    """Add a new data key (and optionally a signing key); old ciphertexts and tokens still open."""
+    with _reported():
+        settings = _settings()
+        keyring = open_keyring(settings).rotate_data_key()
+        if signing:
+            keyring = keyring.rotate_signing_key("token")
+        save_keyring(keyring, settings.keyring, _passphrase(settings))
+    print(f"active data key {keyring.active_data_key()[0]}")
+    if signing:
+        print(f"active signing key {keyring.active_signing_key('token').kid}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List key ids and creation times (never key material)."""
+    with _reported():
+        keyring = open_keyring(_settings())
+    print("kind\tkid\tpurpose\tcreated_at\tactive")
+    active_data = keyring.active_data_key()[0]
+    for data_key in keyring.data_keys:
+        print(f"data\t{data_key.kid}\t-\t{data_key.created_at}\t{data_key.kid == active_data}")
+    for signing_key in keyring.signing_keys:
+        active = keyring.active_signing_key(signing_key.purpose).kid == signing_key.kid
+        print(f"signing\t{signing_key.kid}\t{signing_key.purpose}\t{signing_key.created_at}\t{active}")
+
+
+@config_app.command("show")
+def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Print the effective configuration, secrets masked."""
+    with _reported():
+        shown = _settings().masked()
+    if as_json:
+        print(json.dumps(shown, indent=2))
+        return
+    for key, value in shown.items():
+        print(f"{key}={'' if value is None else value}")
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """Consent Gateway: lawful, minimal, audited sharing for co-responder programs."""
+    if version:
+        print(__version__)
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

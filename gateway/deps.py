@@ -1,0 +1,40 @@
+"""FastAPI dependencies as `Annotated` aliases: the only way routes reach services and callers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.auth.caller import Caller, resolve_caller
+from gateway.auth.errors import TokenRejected
+from gateway.services import Services
+
+_bearer = HTTPBearer(auto_error=False, description="A bearer JWT from the embedded issuer or the OIDC issuer.")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_caller(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The authenticated caller.
+
+    Raises:
+        TokenRejected: no token, or one that fails verification or names no registered client.
+    """
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise TokenRejected("missing_token", "a bearer token is required")
+    token = services.verifier.verify(credentials.credentials)
+    return resolve_caller(token, services.registry)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

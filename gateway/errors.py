@@ -1,0 +1,97 @@
+"""THE edge translator: domain errors → HTTP problem details (RFC 9457) and CLI exit codes.
+
+Routes never build error bodies by hand. Bodies carry reason codes, ids and the request id;
+never input values (pydantic's validation errors are stripped of `input`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.auth.errors import IssuerUnavailable, TokenRejected
+from gateway.log_config import get_logger
+from gateway.registry.errors import DuplicateError, NotFoundError, RegistryError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "urn:consent-gateway:problem:"
+REALM = "consent-gateway"
+
+CLI_EXIT_BAD_INPUT = 2  # usage errors, registry rule violations, malformed settings
+
+log = get_logger(__name__)
+
+
+def problem(
+    request: Request, status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+async def _token_rejected(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TokenRejected)
+    services = getattr(request.app.state, "services", None)
+    if services is not None:
+        services.metrics.auth_failures.labels(reason=exc.reason).inc()
+    log.info("token_rejected", reason=exc.reason)
+    challenge = f'Bearer realm="{REALM}"'
+    if exc.reason != "missing_token":  # RFC 6750 3.1: no error code when no credentials were sent
+        challenge += f', error="invalid_token", error_description="{exc.detail}"'
+    return problem(
+        request, 401, "invalid-token", "Unauthorized", exc.detail, {"WWW-Authenticate": challenge}, reason=exc.reason
+    )
+
+
+async def _issuer_unavailable(request: Request, _exc: Exception) -> JSONResponse:
+    log.warning("issuer_unavailable")
+    return problem(
+        request, 503, "issuer-unavailable", "Service Unavailable", "the token issuer's keys cannot be fetched"
+    )
+
+
+async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
+    status = 409 if isinstance(exc, DuplicateError) else 404 if isinstance(exc, NotFoundError) else 422
+    return problem(request, status, "registry", "Registry rule violated", str(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    issues = [
+        {"loc": [str(part) for part in error.get("loc", ())], "type": error.get("type", "invalid")}
+        for error in exc.errors()
+    ]
+    return problem(request, 422, "invalid-request", "Invalid request", "the request is not valid", issues=issues)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem(request, exc.status_code, "http", title, detail, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_error", error_type=type(exc).__name__)
+    return problem(request, 500, "internal", "Internal Server Error", "the gateway failed; see its log by request_id")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TokenRejected, _token_rejected)
+    app.add_exception_handler(IssuerUnavailable, _issuer_unavailable)
+    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

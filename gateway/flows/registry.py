@@ -1,0 +1,86 @@
+"""Registry use cases: each runs in one transaction, so a failure writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from gateway.registry.domain import Agreement, ApiClient, Organization, Personnel
+from gateway.registry.errors import NotFoundError
+from gateway.store import registry as store
+
+
+class RegistryService:
+    """Register and read organisations, agreements, clients and personnel."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with Session(self._engine) as session, session.begin():
+            yield session
+
+    def register_org(self, org: Organization) -> Organization:
+        """Raises: DuplicateError."""
+        with self._transaction() as session:
+            store.add_organization(session=session, org=org)
+        return org
+
+    def add_agreement(self, org_id: str, agreement: Agreement) -> None:
+        """Raises: NotFoundError."""
+        with self._transaction() as session:
+            self._require_org(session, org_id)
+            store.add_agreement(session=session, org_id=org_id, agreement=agreement)
+
+    def get_org(self, org_id: str) -> Organization | None:
+        with self._transaction() as session:
+            return store.get_organization(session=session, org_id=org_id)
+
+    def list_orgs(self) -> list[Organization]:
+        with self._transaction() as session:
+            return store.list_organizations(session=session)
+
+    def register_client(self, client: ApiClient) -> ApiClient:
+        """Raises: NotFoundError (no such org), DuplicateError."""
+        with self._transaction() as session:
+            self._require_org(session, client.org_id)
+            store.add_client(session=session, client=client)
+        return client
+
+    def set_client_active(self, client_id: str, *, active: bool) -> None:
+        """Raises: NotFoundError."""
+        with self._transaction() as session:
+            if not store.set_client_active(session=session, client_id=client_id, active=active):
+                raise NotFoundError(f"client {client_id!r} does not exist")
+
+    def get_client(self, client_id: str) -> ApiClient | None:
+        with self._transaction() as session:
+            return store.get_client(session=session, client_id=client_id)
+
+    def list_clients(self, org_id: str | None = None) -> list[ApiClient]:
+        with self._transaction() as session:
+            return store.list_clients(session=session, org_id=org_id)
+
+    def set_personnel(self, personnel: Personnel) -> Personnel:
+        """Raises: NotFoundError (no such org)."""
+        with self._transaction() as session:
+            self._require_org(session, personnel.org_id)
+            store.put_personnel(session=session, personnel=personnel)
+        return personnel
+
+    def get_personnel(self, subject: str) -> Personnel | None:
+        with self._transaction() as session:
+            return store.get_personnel(session=session, subject=subject)
+
+    def list_personnel(self, org_id: str | None = None) -> list[Personnel]:
+        with self._transaction() as session:
+            return store.list_personnel(session=session, org_id=org_id)
+
+    @staticmethod
+    def _require_org(session: Session, org_id: str) -> None:
+        if store.get_organization(session=session, org_id=org_id) is None:
+            raise NotFoundError(f"org {org_id!r} does not exist")

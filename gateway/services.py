@@ -1,0 +1,34 @@
+"""The objects one gateway instance is built from, made once at start and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from gateway.auth.tokens import TokenVerifier
+from gateway.flows.registry import RegistryService
+from gateway.keyring import Keyring
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    keyring: Keyring
+    engine: Engine
+    registry: RegistryService
+    verifier: TokenVerifier
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings, keyring: Keyring, engine: Engine) -> Services:
+        return cls(
+            settings=settings,
+            keyring=keyring,
+            engine=engine,
+            registry=RegistryService(engine),
+            verifier=TokenVerifier(keyring=keyring, settings=settings),
+            metrics=Metrics(),
+        )

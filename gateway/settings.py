@@ -1,0 +1,145 @@
+"""Settings: one typed object read from `CGW_*` environment variables, passed in, never global.
+
+Invariants:
+- Reading settings never touches the network or the database; it only parses and validates,
+  so a malformed value is reported by its variable name before anything starts.
+- Secrets are `SecretStr` (their repr masks them); `masked()` is what `config show` prints.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "CGW_"
+SUPPORTED_DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+MASK = "********"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SettingsError(Exception):
+    """A setting is malformed; `setting` names the environment variable, never its value."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    database_url: SecretStr = SecretStr("sqlite:///./var/gateway.db")
+    keyring: Path = Path("./var/keyring.json")
+    keyring_passphrase: SecretStr | None = None  # wraps the keyring's keys at rest when set
+
+    # Embedded token issuer (offline use; `consent-gateway token issue`). Turn it off in
+    # production once an OIDC issuer is configured.
+    embedded_issuer: bool = True
+    token_issuer: str = "urn:consent-gateway:embedded"
+    token_audience: str = "consent-gateway"
+    token_max_ttl: int = Field(default=86_400, ge=60)  # seconds
+
+    # External OIDC issuer (production): tokens verified against its JWKS.
+    oidc_jwks_url: str | None = None
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_client_claim: str = "client_id"  # RFC 9068; `azp` is tried when it is absent
+
+    log_level: str = "info"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: SecretStr) -> SecretStr:
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError:
+            raise ValueError("not a database URL (expected sqlite:///PATH or postgresql+psycopg://…)") from None
+        if url.drivername not in SUPPORTED_DATABASE_DRIVERS:
+            raise ValueError(
+                f"unsupported driver {url.drivername!r}; use one of {', '.join(SUPPORTED_DATABASE_DRIVERS)}"
+            )
+        if url.drivername.startswith("postgresql") and not url.database:
+            raise ValueError("PostgreSQL URL names no database")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level_is_known(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("expected debug, info, warning or error")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _oidc_is_complete(self) -> Settings:
+        if self.oidc_jwks_url and not self.oidc_issuer:
+            raise ValueError("CGW_OIDC_ISSUER is required when CGW_OIDC_JWKS_URL is set")
+        if self.oidc_jwks_url and not self.oidc_jwks_url.startswith(("https://", "http://")):
+            raise ValueError("CGW_OIDC_JWKS_URL must be an http(s) URL")
+        if (
+            self.environment is Environment.PRODUCTION
+            and self.oidc_jwks_url
+            and self.oidc_jwks_url.startswith("http://")
+        ):
+            raise ValueError("CGW_OIDC_JWKS_URL must use https in production")
+        return self
+
+    @property
+    def database(self) -> URL:
+        return make_url(self.database_url.get_secret_value())
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.drivername.startswith("sqlite")
+
+    @property
+    def effective_oidc_audience(self) -> str:
+        return self.oidc_audience or self.token_audience
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration for display, with every secret masked."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url":
+                value = self.database.render_as_string(hide_password=True)
+            elif isinstance(value, SecretStr):
+                value = MASK
+            elif isinstance(value, StrEnum):
+                value = value.value
+            elif isinstance(value, Path):
+                value = str(value)
+            shown[f"{ENV_PREFIX}{name.upper()}"] = value
+        return shown
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (and overrides), naming the variable that is wrong.
+
+    Raises:
+        SettingsError: a value is malformed.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        location = [str(part) for part in first["loc"]]
+        setting = f"{ENV_PREFIX}{location[0].upper()}" if location else "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(setting, message) from None

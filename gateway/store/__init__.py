@@ -1,0 +1,1 @@
+"""SQL storage for the gateway's own tables (org registry, metadata) and migration plumbing."""

@@ -1,0 +1,177 @@
+"""The database engine and schema migrations, for SQLite (default) and PostgreSQL.
+
+Invariants:
+- SQLite runs in WAL mode with `synchronous=FULL` (a committed transaction survives power
+  loss), foreign keys on, and `recursive_triggers=ON` (so append-only triggers also fire on
+  REPLACE) on every connection.
+- The gateway serves only on a schema at Alembic's head revision; `db upgrade` gets it there.
+- Error messages name the setting (CGW_DATABASE_URL) and the cause, never the password.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
+
+from gateway.settings import Settings
+from gateway.store.tables import GatewayMetaRow
+
+SETTING = "CGW_DATABASE_URL"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+KEYRING_ID_KEY = "keyring_id"
+
+
+class DatabaseError(Exception):
+    """The database cannot be used as configured; the message says which setting and why."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{SETTING}: {reason}")
+        self.reason = reason
+
+
+class SchemaOutdated(DatabaseError):
+    def __init__(self, current: str | None, head: str) -> None:
+        super().__init__(
+            f"database schema is at revision {current or 'none (empty database)'}, this version needs "
+            f"{head}: run `consent-gateway db upgrade`"
+        )
+        self.current = current
+        self.head = head
+
+
+class KeyringMismatch(DatabaseError):
+    def __init__(self) -> None:
+        super().__init__(
+            "CGW_KEYRING: this keyring does not belong to this database (its sealed data would be "
+            "unreadable); point CGW_KEYRING at the keyring created with this database"
+        )
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    """Build the engine for the configured database (creating SQLite's folder if needed)."""
+    url = settings.database
+    connect_args: dict[str, Any] = {}
+    if settings.is_sqlite:
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args["check_same_thread"] = False  # connections are pooled across server threads
+        engine = create_engine(url, connect_args=connect_args)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=FULL",
+        "foreign_keys=ON",
+        "recursive_triggers=ON",
+        "busy_timeout=5000",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def check_reachable(engine: Engine) -> None:
+    """Run a trivial query.
+
+    Raises:
+        DatabaseUnavailable: the database does not answer.
+    """
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(f"database unreachable ({_cause(exc)})") from None
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "migrations folder holds no revision"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision recorded in the database (None for an empty database).
+
+    Raises:
+        DatabaseUnavailable: the database does not answer.
+    """
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(f"database unreachable ({_cause(exc)})") from None
+
+
+def check_schema_current(engine: Engine) -> None:
+    """Raises:
+    DatabaseUnavailable: the database does not answer.
+    SchemaOutdated: the schema is not at the head revision.
+    """
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaOutdated(current, head)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the schema (idempotent at head).
+
+    Raises:
+        DatabaseUnavailable: the database does not answer.
+    """
+    config = _alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(f"migration failed ({_cause(exc)})") from None
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the schema down (for operators rolling back a release, and for tests)."""
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def bind_keyring(engine: Engine, keyring_id: str) -> None:
+    """Record which keyring this database belongs to, or check it is the recorded one.
+
+    Raises:
+        KeyringMismatch: the database was created with another keyring.
+    """
+    with Session(engine) as session:
+        row = session.exec(select(GatewayMetaRow).where(GatewayMetaRow.key == KEYRING_ID_KEY)).first()
+        if row is None:
+            session.add(GatewayMetaRow(key=KEYRING_ID_KEY, value=keyring_id))
+            session.commit()
+        elif row.value != keyring_id:
+            raise KeyringMismatch()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _cause(exc: SQLAlchemyError) -> str:
+    """A short, password-free cause: the driver's exception class and first line."""
+    original = getattr(exc, "orig", None) or exc
+    first_line = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    return f"{type(original).__name__}: {first_line}"[:200]
