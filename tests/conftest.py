@@ -1,0 +1,173 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL, with real parts.
+
+- `database_url` gives each test a fresh, empty database on its backend: a file for SQLite,
+  a newly created database on the PostgreSQL test server (CGW_TEST_POSTGRES_URL, set by
+  `make test` / `.ci/run` through scripts/test-postgres.sh).
+- `installation` is a scratch gateway install (database + keyring) driven through the real
+  `consent-gateway` executable; `server` runs `consent-gateway serve` on a real socket.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+BACKENDS = ["sqlite", "postgresql"]
+POSTGRES_ENV = "CGW_TEST_POSTGRES_URL"
+CLI = str(Path(sys.executable).parent / "consent-gateway")
+
+
+def postgres_admin_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.fail(
+            f"{POSTGRES_ENV} is not set: run the suite with `make test`, which starts the local "
+            "PostgreSQL through scripts/test-postgres.sh"
+        )
+    return url
+
+
+def _libpq(url: str) -> str:
+    """A SQLAlchemy URL as a libpq connection string for psycopg."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on the backend under test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gateway.db'}"
+        return
+    admin = postgres_admin_url()
+    name = f"cgw_t_{secrets.token_hex(6)}"
+    with psycopg.connect(_libpq(admin), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_libpq(admin), autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Installation:
+    """A scratch gateway installation driven through the real CLI executable."""
+
+    root: Path
+    database_url: str
+
+    @property
+    def keyring(self) -> Path:
+        return self.root / "keyring.json"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CGW_")}
+        env.update(
+            CGW_DATABASE_URL=self.database_url,
+            CGW_KEYRING=str(self.keyring),
+            CGW_LOG_LEVEL="warning",
+        )
+        env.update(extra)
+        return env
+
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CLI, *args], env=self.env(**env), cwd=self.root, capture_output=True, text=True, timeout=60
+        )
+
+    def cli_ok(self, *args: str, **env: str) -> str:
+        result = self.cli(*args, **env)
+        assert result.returncode == 0, f"{args}: exit {result.returncode}\n{result.stderr}"
+        return result.stdout
+
+
+@pytest.fixture
+def installation(database_url: str, tmp_path: Path) -> Installation:
+    root = tmp_path / "install"
+    root.mkdir()
+    return Installation(root=root, database_url=database_url)
+
+
+@pytest.fixture
+def upgraded(installation: Installation) -> Installation:
+    """An installation whose schema is migrated and keyring created."""
+    installation.cli_ok("db", "upgrade")
+    return installation
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def start_server(installation: Installation, **env: str) -> Server:
+    """Start `consent-gateway serve` on a free port and wait until /healthz answers."""
+    port = free_port()
+    log_path = installation.root / f"serve-{port}.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [CLI, "serve", "--port", str(port)],
+            env=installation.env(CGW_LOG_LEVEL="info", **env),
+            cwd=installation.root,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return Server(base_url=base_url, process=process, log_path=log_path)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"serve did not answer within 30 s:\n{log_path.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def server(upgraded: Installation) -> Iterator[Server]:
+    running = start_server(upgraded)
+    try:
+        yield running
+    finally:
+        stop_server(running)
