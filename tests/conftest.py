@@ -24,6 +24,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from gateway.bootstrap import open_keyring
+from gateway.settings import load_settings
+from gateway.store.database import bind_keyring, create_db_engine, upgrade
+
 BACKENDS = ["sqlite", "postgresql"]
 POSTGRES_ENV = "CGW_TEST_POSTGRES_URL"
 CLI = str(Path(sys.executable).parent / "consent-gateway")
@@ -107,8 +111,15 @@ def installation(database_url: str, tmp_path: Path) -> Installation:
 
 @pytest.fixture
 def upgraded(installation: Installation) -> Installation:
-    """An installation whose schema is migrated and keyring created."""
-    installation.cli_ok("db", "upgrade")
+    """An installation whose schema is migrated and keyring created (in-process: the real
+    `db upgrade` executable is exercised by the CLI tests)."""
+    settings = load_settings(database_url=installation.database_url, keyring=installation.keyring)
+    engine = create_db_engine(settings)
+    try:
+        upgrade(engine)
+        bind_keyring(engine, open_keyring(settings).keyring_id)
+    finally:
+        engine.dispose()
     return installation
 
 
