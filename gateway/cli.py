@@ -454,14 +454,20 @@ def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
         print(f"{key}={'' if value is None else value}")
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    """Consent Gateway: lawful, minimal, audited sharing for co-responder programs."""
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         print(__version__)
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Consent Gateway: lawful, minimal, audited sharing for co-responder programs."""
 
 
 def main() -> None:
