@@ -14,7 +14,12 @@ from sqlalchemy import Engine
 
 from gateway.keyring import Keyring, open_or_create_keyring
 from gateway.settings import Environment, Settings
-from gateway.store.database import bind_keyring, check_reachable, check_schema_current, create_db_engine
+from gateway.store.database import (
+    bind_keyring,
+    check_reachable,
+    check_schema_current,
+    create_db_engine,
+)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import typer
 
 from gateway import __version__
 from gateway.auth.tokens import issue_token
-from gateway.bootstrap import Runtime, open_keyring, open_runtime
+from gateway.bootstrap import open_keyring, open_runtime
 from gateway.errors import CLI_EXIT_BAD_INPUT
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring, KeyringError, load_keyring, save_keyring
@@ -55,7 +55,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema: upgrade and status.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations and their agreements.", no_args_is_help=True)
 client_app = typer.Typer(help="API clients: which org they act for, with which role.", no_args_is_help=True)
-personnel_app = typer.Typer(help="Personnel CJIS status (addendum, training, background check).", no_args_is_help=True)
+personnel_app = typer.Typer(
+    help="Personnel CJIS status (addendum, training, background check).", no_args_is_help=True
+)
 token_app = typer.Typer(help="Bearer tokens from the embedded issuer.", no_args_is_help=True)
 keys_app = typer.Typer(help="The keyring: data keys and signing keys.", no_args_is_help=True)
 config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
@@ -126,7 +128,9 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on [env: CGW_HOST, default 127.0.0.1].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [env: CGW_HOST, default 127.0.0.1].")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [env: CGW_PORT, default 8080].")] = None,
 ) -> None:
     """Start the gateway (HTTP API) on the configured database and keyring.
@@ -190,7 +194,8 @@ def db_status() -> None:
         finally:
             engine.dispose()
     head = head_revision()
-    print(f"current\t{current or 'empty'}\nrequired\t{head}\nstatus\t{'current' if current == head else 'outdated'}")
+    status = "current" if current == head else "outdated"
+    print(f"current\t{current or 'empty'}\nrequired\t{head}\nstatus\t{status}")
     if current != head:
         raise typer.Exit(1)
 
@@ -199,13 +204,14 @@ def db_status() -> None:
 def org_add(
     org_id: Annotated[str, typer.Argument(help="Short id, e.g. pd-springfield (a-z, 0-9, . _ -).")],
     name: Annotated[str, typer.Option("--name", help="Display name.")],
-    org_type: Annotated[
-        str, typer.Option("--type", help=f"One of: {', '.join(t.value for t in OrgType)}.")
-    ],
+    org_type: Annotated[str, typer.Option("--type", help=f"One of: {', '.join(t.value for t in OrgType)}.")],
     part2_program: Annotated[
-        bool, typer.Option("--part2-program", help="A federally assisted SUD program (42 CFR 2.11).")
+        bool,
+        typer.Option("--part2-program", help="A federally assisted SUD program (42 CFR 2.11)."),
     ] = False,
-    cjis_agency: Annotated[bool, typer.Option("--cjis-agency", help="A criminal justice agency (CJIS).")] = False,
+    cjis_agency: Annotated[
+        bool, typer.Option("--cjis-agency", help="A criminal justice agency (CJIS).")
+    ] = False,
     agreement: Annotated[
         list[str] | None,
         typer.Option(
@@ -258,12 +264,17 @@ def org_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
             "cjis_agency": o.cjis_agency,
             "agreements_in_force": ",".join(k.value for k in o.agreements_in_force(today)),
             "agreements": [
-                {"kind": a.kind.value, "effective_on": a.effective_on, "ends_on": a.ends_on} for a in o.agreements
+                {"kind": a.kind.value, "effective_on": a.effective_on, "ends_on": a.ends_on}
+                for a in o.agreements
             ],
         }
         for o in orgs
     ]
-    _emit(rows, as_json, ["org_id", "type", "part2_program", "cjis_agency", "agreements_in_force", "name"])
+    _emit(
+        rows,
+        as_json,
+        ["org_id", "type", "part2_program", "cjis_agency", "agreements_in_force", "name"],
+    )
 
 
 @client_app.command("add")
@@ -274,14 +285,20 @@ def client_add(
 ) -> None:
     """Register an API client for an organisation, with a role."""
     with _reported():
-        client = ApiClient(client_id=check_id("client", client_id), org_id=org, role=parse_choice(Role, "role", role))
+        client = ApiClient(
+            client_id=check_id("client", client_id),
+            org_id=org,
+            role=parse_choice(Role, "role", role),
+        )
     with _registry() as registry:
         registry.register_client(client)
     print(f"client {client.client_id} registered for {client.org_id} as {client.role.value}")
 
 
 @client_app.command("disable")
-def client_disable(client_id: Annotated[str, typer.Argument(help="The client to disable.")]) -> None:
+def client_disable(
+    client_id: Annotated[str, typer.Argument(help="The client to disable.")],
+) -> None:
     """Disable a client: its tokens are refused from the next request on."""
     with _registry() as registry:
         registry.set_client_active(client_id, active=False)
@@ -304,7 +321,10 @@ def client_list(
     """List API clients."""
     with _registry() as registry:
         clients = registry.list_clients(org)
-    rows = [{"client_id": c.client_id, "org_id": c.org_id, "role": c.role.value, "active": c.active} for c in clients]
+    rows = [
+        {"client_id": c.client_id, "org_id": c.org_id, "role": c.role.value, "active": c.active}
+        for c in clients
+    ]
     _emit(rows, as_json, ["client_id", "org_id", "role", "active"])
 
 
@@ -313,16 +333,20 @@ def personnel_set(
     subject: Annotated[str, typer.Argument(help="The person's subject as it appears in tokens (`sub`).")],
     org: Annotated[str, typer.Option("--org", help="The person's registered org.")],
     addendum_signed: Annotated[
-        str | None, typer.Option("--addendum-signed", help="Date the CJIS Security Addendum was signed.")
+        str | None,
+        typer.Option("--addendum-signed", help="Date the CJIS Security Addendum was signed."),
     ] = None,
     training: Annotated[
-        str | None, typer.Option("--training", help="Date CJIS security awareness training was completed.")
+        str | None,
+        typer.Option("--training", help="Date CJIS security awareness training was completed."),
     ] = None,
     background_check: Annotated[
-        str | None, typer.Option("--background-check", help="Date the fingerprint background check cleared.")
+        str | None,
+        typer.Option("--background-check", help="Date the fingerprint background check cleared."),
     ] = None,
     revoked: Annotated[
-        str | None, typer.Option("--revoked", help="Date CJIS access ended (termination or transfer).")
+        str | None,
+        typer.Option("--revoked", help="Date CJIS access ended (termination or transfer)."),
     ] = None,
 ) -> None:
     """Record (or replace) a person's CJIS status facts, each with its date."""
@@ -364,20 +388,34 @@ def personnel_list(
                 "training_completed_on": p.training_completed_on,
                 "background_check_on": p.background_check_on,
                 "access_revoked_on": p.access_revoked_on,
-                "cjis_cleared": status.security_addendum and status.training_current and status.background_check,
+                "cjis_cleared": status.security_addendum
+                and status.training_current
+                and status.background_check,
             }
         )
-    _emit(rows, as_json, ["subject", "org_id", "cjis_cleared", "addendum_signed_on", "training_completed_on",
-                          "background_check_on", "access_revoked_on"])
+    _emit(
+        rows,
+        as_json,
+        [
+            "subject",
+            "org_id",
+            "cjis_cleared",
+            "addendum_signed_on",
+            "training_completed_on",
+            "background_check_on",
+            "access_revoked_on",
+        ],
+    )
 
 
 @token_app.command("issue")
 def token_issue(
     client_id: Annotated[str, typer.Argument(help="A registered, active client.")],
-    mfa: Annotated[bool, typer.Option("--mfa", help="Mark the token as multi-factor (amr=[\"mfa\"]).")] = False,
+    mfa: Annotated[bool, typer.Option("--mfa", help='Mark the token as multi-factor (amr=["mfa"]).')] = False,
     ttl: Annotated[int, typer.Option("--ttl", help="Lifetime in seconds.", min=60)] = 3600,
     subject: Annotated[
-        str | None, typer.Option("--subject", help="The person acting through the client (default: the client).")
+        str | None,
+        typer.Option("--subject", help="The person acting through the client (default: the client)."),
     ] = None,
 ) -> None:
     """Print a signed bearer token for a client, alone on stdout."""
@@ -390,9 +428,20 @@ def token_issue(
         if not client.active:
             raise InvalidRegistryInput(f"client {client_id!r} is disabled")
         if ttl > settings.token_max_ttl:
-            raise InvalidRegistryInput(f"--ttl may be at most {settings.token_max_ttl} seconds (CGW_TOKEN_MAX_TTL)")
+            raise InvalidRegistryInput(
+                f"--ttl may be at most {settings.token_max_ttl} seconds (CGW_TOKEN_MAX_TTL)"
+            )
         keyring = open_keyring(settings)
-    print(issue_token(keyring=keyring, settings=settings, client_id=client_id, subject=subject, mfa=mfa, ttl=ttl))
+    print(
+        issue_token(
+            keyring=keyring,
+            settings=settings,
+            client_id=client_id,
+            subject=subject,
+            mfa=mfa,
+            ttl=ttl,
+        )
+    )
 
 
 @keys_app.command("init")
@@ -413,7 +462,11 @@ def keys_init() -> None:
 @keys_app.command("rotate")
 def keys_rotate(
     signing: Annotated[
-        bool, typer.Option("--signing", help="Also add a new token-signing key (old tokens stay valid until expiry).")
+        bool,
+        typer.Option(
+            "--signing",
+            help="Also add a new token-signing key (old tokens stay valid until expiry).",
+        ),
     ] = False,
 ) -> None:
     """Add a new data key (and optionally a signing key); old ciphertexts and tokens still open."""
@@ -443,7 +496,9 @@ def keys_list() -> None:
 
 
 @config_app.command("show")
-def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Print the effective configuration, secrets masked."""
     with _reported():
         shown = _settings().masked()

@@ -11,7 +11,9 @@ from gateway.auth.caller import Caller, resolve_caller
 from gateway.auth.errors import TokenRejected
 from gateway.services import Services
 
-_bearer = HTTPBearer(auto_error=False, description="A bearer JWT from the embedded issuer or the OIDC issuer.")
+_bearer = HTTPBearer(
+    auto_error=False, description="A bearer JWT from the embedded issuer or the OIDC issuer."
+)
 
 
 def get_services(request: Request) -> Services:

@@ -27,7 +27,13 @@ log = get_logger(__name__)
 
 
 def problem(
-    request: Request, status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body = {
         "type": PROBLEM_BASE + code,
@@ -51,14 +57,24 @@ async def _token_rejected(request: Request, exc: Exception) -> JSONResponse:
     if exc.reason != "missing_token":  # RFC 6750 3.1: no error code when no credentials were sent
         challenge += f', error="invalid_token", error_description="{exc.detail}"'
     return problem(
-        request, 401, "invalid-token", "Unauthorized", exc.detail, {"WWW-Authenticate": challenge}, reason=exc.reason
+        request,
+        401,
+        "invalid-token",
+        "Unauthorized",
+        exc.detail,
+        {"WWW-Authenticate": challenge},
+        reason=exc.reason,
     )
 
 
 async def _issuer_unavailable(request: Request, _exc: Exception) -> JSONResponse:
     log.warning("issuer_unavailable")
     return problem(
-        request, 503, "issuer-unavailable", "Service Unavailable", "the token issuer's keys cannot be fetched"
+        request,
+        503,
+        "issuer-unavailable",
+        "Service Unavailable",
+        "the token issuer's keys cannot be fetched",
     )
 
 
@@ -73,19 +89,32 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": [str(part) for part in error.get("loc", ())], "type": error.get("type", "invalid")}
         for error in exc.errors()
     ]
-    return problem(request, 422, "invalid-request", "Invalid request", "the request is not valid", issues=issues)
+    return problem(
+        request,
+        422,
+        "invalid-request",
+        "Invalid request",
+        "the request is not valid",
+        issues=issues,
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
-    detail = exc.detail if isinstance(exc.detail, str) else title
+    detail = exc.detail or title
     return problem(request, exc.status_code, "http", title, detail, dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", error_type=type(exc).__name__)
-    return problem(request, 500, "internal", "Internal Server Error", "the gateway failed; see its log by request_id")
+    return problem(
+        request,
+        500,
+        "internal",
+        "Internal Server Error",
+        "the gateway failed; see its log by request_id",
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 FORMAT = "consent-gateway-keyring/1"
 SETTING = "CGW_KEYRING"
-PASSPHRASE_SETTING = "CGW_KEYRING_PASSPHRASE"
+PASSPHRASE_SETTING = "CGW_KEYRING_PASSPHRASE"  # noqa: S105 - a variable name
 DATA_KEY_BYTES = 32  # AES-256
 INDEX_KEY_BYTES = 32  # HMAC-SHA256 blind-index key (DESIGN.md 4)
 MIN_PASSPHRASE_CHARS = 10  # CJIS Security Policy 5.10.1.2.2
@@ -213,7 +213,8 @@ def save_keyring(
     if passphrase:
         if len(passphrase) < MIN_PASSPHRASE_CHARS:
             raise KeyringError(
-                f"passphrase must have at least {MIN_PASSPHRASE_CHARS} characters", PASSPHRASE_SETTING
+                f"passphrase must have at least {MIN_PASSPHRASE_CHARS} characters",
+                PASSPHRASE_SETTING,
             )
         salt = secrets.token_bytes(16)
         nonce = secrets.token_bytes(12)
@@ -267,7 +268,10 @@ def _parse(document: dict[str, Any], passphrase: str | None) -> Keyring:
     )
     signing_keys = tuple(
         SigningKey(
-            kid=k["kid"], purpose=k["purpose"], created_at=k["created_at"], secret=_unb64(k["private_key"])
+            kid=k["kid"],
+            purpose=k["purpose"],
+            created_at=k["created_at"],
+            secret=_unb64(k["private_key"]),
         )
         for k in keys["signing_keys"]
     )

@@ -49,7 +49,9 @@ ALLOWED_FIELDS = frozenset(
 MAX_VALUE_CHARS = 200
 
 
-def exception_type_only(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def exception_type_only(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """Replace exception details with the exception's type name."""
     exc_info = event.pop("exc_info", None)
     event.pop("exception", None)
@@ -64,7 +66,9 @@ def exception_type_only(_logger: Any, _method: str, event: MutableMapping[str, A
     return event
 
 
-def allow_listed_fields(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def allow_listed_fields(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """Drop every field not on the allow-list; clip long values."""
     kept: dict[str, Any] = {}
     dropped = []
@@ -97,7 +101,9 @@ def configure_logging(level: str = "info", *, json: bool = True, stream: TextIO 
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         exception_type_only,
     ]
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[

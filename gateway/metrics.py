@@ -34,7 +34,10 @@ class Metrics:
             registry=self.registry,
         )
         self.info = Gauge(
-            "cgw_build_info", "Gateway version and database backend.", ["version", "database"], registry=self.registry
+            "cgw_build_info",
+            "Gateway version and database backend.",
+            ["version", "database"],
+            registry=self.registry,
         )
 
     def render(self) -> bytes:

@@ -53,7 +53,13 @@ class RequestContextMiddleware:
             method = scope.get("method", "?")
             self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
             self.metrics.latency.labels(method=method, route=route).observe(elapsed)
-            log.info("request", method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 2))
+            log.info(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
             structlog.contextvars.unbind_contextvars("request_id")
 
 
@@ -68,6 +74,9 @@ def _route_template(scope: Scope) -> str:
     """The matched route's template; Starlette routes (e.g. /docs) are found by endpoint."""
     route: Any = scope.get("route")
     if route is None and "endpoint" in scope and "app" in scope:
-        route = next((r for r in scope["app"].routes if getattr(r, "endpoint", None) is scope["endpoint"]), None)
+        route = next(
+            (r for r in scope["app"].routes if getattr(r, "endpoint", None) is scope["endpoint"]),
+            None,
+        )
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"

@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     # Embedded token issuer (offline use; `consent-gateway token issue`). Turn it off in
     # production once an OIDC issuer is configured.
     embedded_issuer: bool = True
-    token_issuer: str = "urn:consent-gateway:embedded"
-    token_audience: str = "consent-gateway"
+    token_issuer: str = "urn:consent-gateway:embedded"  # noqa: S105 - an issuer URN
+    token_audience: str = "consent-gateway"  # noqa: S105 - an audience name
     token_max_ttl: int = Field(default=86_400, ge=60)  # seconds
 
     # External OIDC issuer (production): tokens verified against its JWKS.
@@ -70,7 +70,9 @@ class Settings(BaseSettings):
         try:
             url = make_url(value.get_secret_value())
         except ArgumentError:
-            raise ValueError("not a database URL (expected sqlite:///PATH or postgresql+psycopg://…)") from None
+            raise ValueError(
+                "not a database URL (expected sqlite:///PATH or postgresql+psycopg://…)"
+            ) from None
         if url.drivername not in SUPPORTED_DATABASE_DRIVERS:
             raise ValueError(
                 f"unsupported driver {url.drivername!r}; use one of {', '.join(SUPPORTED_DATABASE_DRIVERS)}"

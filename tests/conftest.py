@@ -93,7 +93,12 @@ class Installation:
 
     def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [CLI, *args], env=self.env(**env), cwd=self.root, capture_output=True, text=True, timeout=60
+            [CLI, *args],
+            env=self.env(**env),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def cli_ok(self, *args: str, **env: str) -> str:

@@ -48,7 +48,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                             ]
                         }
                     ],
-                    "description": "OAuth 2.0 bearer JWTs (embedded Ed25519 issuer or the configured OIDC issuer).",
+                    "description": "OAuth 2.0 bearer JWTs (embedded Ed25519 issuer or the OIDC issuer).",
                 },
                 "resource": list(IMPLEMENTED_RESOURCES),
             }

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from gateway.deps import ServicesDep
+from gateway.flows.health import is_ready, readiness
 from gateway.metrics import CONTENT_TYPE
-from gateway.store.database import DatabaseUnavailable, SchemaOutdated, check_schema_current
 
 router = APIRouter(tags=["operations"])
 
@@ -25,19 +25,12 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "not ready; `checks` says which check failed"}},
 )
 def readyz(services: ServicesDep) -> Any:
-    try:
-        check_schema_current(services.engine)
-    except SchemaOutdated:
-        return _unavailable({"database": "ok", "schema": "outdated"})
-    except DatabaseUnavailable:
-        return _unavailable({"database": "unreachable"})
-    return {"status": "ready", "checks": {"database": "ok", "schema": "current"}}
+    checks = readiness(services.engine)
+    if not is_ready(checks):
+        return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+    return {"status": "ready", "checks": checks}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(services: ServicesDep) -> Response:
     return Response(services.metrics.render(), media_type=CONTENT_TYPE)
-
-
-def _unavailable(checks: dict[str, str]) -> JSONResponse:
-    return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)

@@ -21,7 +21,7 @@ from gateway.auth.errors import IssuerUnavailable, TokenRejected
 from gateway.keyring import Keyring
 from gateway.settings import Settings
 
-TOKEN_KEY_PURPOSE = "token"
+TOKEN_KEY_PURPOSE = "token"  # noqa: S105 - a key purpose label, not a secret
 EMBEDDED_ALGORITHMS = ["EdDSA"]
 OIDC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
 LEEWAY = timedelta(seconds=30)
@@ -124,7 +124,9 @@ class TokenVerifier:
         else:
             raise TokenRejected("unknown_issuer", "token issuer is not trusted")
         claims = self._decode(token, key, algorithms, audience, str(issuer))
-        client_id = claims.get(self._settings.oidc_client_claim) or claims.get("client_id") or claims.get("azp")
+        client_id = (
+            claims.get(self._settings.oidc_client_claim) or claims.get("client_id") or claims.get("azp")
+        )
         if not isinstance(client_id, str) or not client_id:
             raise TokenRejected("missing_claim", "token names no client (client_id or azp)")
         return VerifiedToken(

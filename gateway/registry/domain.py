@@ -31,7 +31,7 @@ def check_id(kind: str, value: str) -> str:
     """
     if not ID_PATTERN.fullmatch(value):
         raise InvalidRegistryInput(
-            f"{kind} id must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
+            f"{kind} id must be 1-64 characters of a-z, 0-9, '.', '_' or '-', not starting with . _ -"
         )
     return value
 

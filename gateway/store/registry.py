@@ -1,7 +1,8 @@
-"""SQL access to the org registry. Keyword-only, explicit session; the caller owns the transaction."""
+"""SQL access to the org registry: keyword-only, explicit session; the caller owns the transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -74,7 +75,10 @@ def add_client(*, session: Session, client: ApiClient) -> None:
         raise DuplicateError(f"client {client.client_id!r} already exists")
     session.add(
         ApiClientRow(
-            client_id=client.client_id, org_id=client.org_id, role=client.role.value, active=client.active
+            client_id=client.client_id,
+            org_id=client.org_id,
+            role=client.role.value,
+            active=client.active,
         )
     )
     _flush_or_duplicate(session, f"client {client.client_id!r} already exists")
@@ -138,7 +142,7 @@ def _flush_or_duplicate(session: Session, message: str) -> None:
         raise DuplicateError(message) from None
 
 
-def _organization(row: OrganizationRow, agreements: list[AgreementRow] | tuple[AgreementRow, ...]) -> Organization:
+def _organization(row: OrganizationRow, agreements: Sequence[AgreementRow]) -> Organization:
     return Organization(
         org_id=row.org_id,
         name=row.name,

@@ -1,4 +1,4 @@
-"""The `consent-gateway` CLI: scriptable forms, one-line errors with exit 2, nothing half-written."""
+"""The CLI: scriptable forms, one-line errors with exit 2, nothing half-written."""
 
 from __future__ import annotations
 
@@ -24,9 +24,20 @@ def test_scripted_setup_from_an_empty_database(installation: Installation) -> No
     """The README's setup, through the real executable, as a county's script would run it."""
     assert "schema at" in installation.cli_ok("db", "upgrade")
     assert stat.S_IMODE(installation.keyring.stat().st_mode) == 0o600
-    installation.cli_ok("org", "add", "pd-springfield", "--name", "Springfield PD", "--type", "police",
-                        "--cjis-agency", "--agreement", "data_sharing_mou:2026-01-01",
-                        "--agreement", "cjis_security_addendum:2026-01-01:2030-12-31")
+    installation.cli_ok(
+        "org",
+        "add",
+        "pd-springfield",
+        "--name",
+        "Springfield PD",
+        "--type",
+        "police",
+        "--cjis-agency",
+        "--agreement",
+        "data_sharing_mou:2026-01-01",
+        "--agreement",
+        "cjis_security_addendum:2026-01-01:2030-12-31",
+    )
     installation.cli_ok("client", "add", "rms-springfield", "--org", "pd-springfield", "--role", "officer")
     token = installation.cli_ok("token", "issue", "rms-springfield", "--mfa", "--ttl", "600")
     assert token.count("\n") == 1, "the token is alone on stdout"
@@ -36,7 +47,10 @@ def test_scripted_setup_from_an_empty_database(installation: Installation) -> No
     assert claims["exp"] - claims["iat"] == 600
     orgs = json.loads(installation.cli_ok("org", "list", "--json"))
     assert [(o["org_id"], o["type"], o["cjis_agency"]) for o in orgs] == [("pd-springfield", "police", True)]
-    assert {a["kind"] for a in orgs[0]["agreements"]} == {"data_sharing_mou", "cjis_security_addendum"}
+    assert {a["kind"] for a in orgs[0]["agreements"]} == {
+        "data_sharing_mou",
+        "cjis_security_addendum",
+    }
 
 
 @pytest.mark.parametrize(
@@ -44,10 +58,28 @@ def test_scripted_setup_from_an_empty_database(installation: Installation) -> No
     [
         (["org", "add", "x1", "--name", "X", "--type", "sheriff"], "unknown org type 'sheriff'"),
         (["org", "add", "X 1", "--name", "X", "--type", "police"], "org id must be"),
-        (["org", "add", "x1", "--name", "X", "--type", "hospital", "--agreement", "baa:2026-05-01:2026-01-01"],
-         "ends (2026-01-01) before it starts (2026-05-01)"),
-        (["org", "add", "x1", "--name", "X", "--type", "hospital", "--agreement", "baa"], "not KIND:START"),
-        (["client", "add", "c1", "--org", "missing-org", "--role", "officer"], "org 'missing-org' does not exist"),
+        (
+            [
+                "org",
+                "add",
+                "x1",
+                "--name",
+                "X",
+                "--type",
+                "hospital",
+                "--agreement",
+                "baa:2026-05-01:2026-01-01",
+            ],
+            "ends (2026-01-01) before it starts (2026-05-01)",
+        ),
+        (
+            ["org", "add", "x1", "--name", "X", "--type", "hospital", "--agreement", "baa"],
+            "not KIND:START",
+        ),
+        (
+            ["client", "add", "c1", "--org", "missing-org", "--role", "officer"],
+            "org 'missing-org' does not exist",
+        ),
         (["client", "add", "c1", "--org", "pd", "--role", "sheriff"], "unknown role 'sheriff'"),
         (["token", "issue", "ghost"], "client 'ghost' does not exist"),
         (["org", "agreement", "missing-org", "baa:2026-01-01"], "org 'missing-org' does not exist"),
@@ -108,7 +140,7 @@ def test_bad_database_url_is_named(installation: Installation) -> None:
 
 def test_keys_rotate_adds_keys_and_lists_no_key_material(upgraded: Installation) -> None:
     before = json.loads(upgraded.keyring.read_text())["keys"]
-    code, stdout, _ = _run(upgraded, "keys", "rotate", "--signing")
+    code, _, _ = _run(upgraded, "keys", "rotate", "--signing")
     assert code == 0
     after = json.loads(upgraded.keyring.read_text())["keys"]
     assert len(after["data_keys"]) == len(before["data_keys"]) + 1
@@ -121,8 +153,10 @@ def test_keys_rotate_adds_keys_and_lists_no_key_material(upgraded: Installation)
 
 
 def test_config_show_masks_secrets(installation: Installation) -> None:
-    env = installation.env(CGW_DATABASE_URL="postgresql+psycopg://gw:hunter2-secret@db/gw",
-                           CGW_KEYRING_PASSPHRASE="my long passphrase")
+    env = installation.env(
+        CGW_DATABASE_URL="postgresql+psycopg://gw:hunter2-secret@db/gw",
+        CGW_KEYRING_PASSPHRASE="my long passphrase",
+    )
     result = runner.invoke(app, ["config", "show"], env=env)
     assert result.exit_code == 0
     assert "hunter2-secret" not in result.stdout

@@ -81,7 +81,9 @@ def test_passphrase_protected_keyring_holds_no_key_in_clear(tmp_path: Path) -> N
     assert load_keyring(path, "correct horse battery") == ring
 
 
-def test_wrong_or_missing_passphrase_is_refused_naming_the_passphrase_setting(tmp_path: Path) -> None:
+def test_wrong_or_missing_passphrase_is_refused_naming_the_passphrase_setting(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "keyring.json"
     save_keyring(Keyring.create(), path, "correct horse battery")
     with pytest.raises(KeyringError, match="wrong passphrase") as wrong:

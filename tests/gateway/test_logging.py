@@ -22,8 +22,13 @@ def _events(stream: io.StringIO) -> list[dict[str, object]]:
 
 
 def test_a_log_call_with_a_name_or_birth_date_emits_neither(captured: io.StringIO) -> None:
-    get_logger("test").info("person_matched", family="Canaryname", given="Tweety", birth_date="1980-02-03",
-                            org_id="pd-springfield")
+    get_logger("test").info(
+        "person_matched",
+        family="Canaryname",
+        given="Tweety",
+        birth_date="1980-02-03",
+        org_id="pd-springfield",
+    )
     text = captured.getvalue()
     assert "Canaryname" not in text
     assert "Tweety" not in text

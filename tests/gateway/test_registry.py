@@ -33,15 +33,23 @@ def registry(database_url: str) -> Iterator[RegistryService]:
 
 
 def _police(**overrides: object) -> Organization:
-    fields: dict[str, object] = {"org_id": "pd-springfield", "name": "Springfield PD", "org_type": OrgType.POLICE,
-                                 "cjis_agency": True}
+    fields: dict[str, object] = {
+        "org_id": "pd-springfield",
+        "name": "Springfield PD",
+        "org_type": OrgType.POLICE,
+        "cjis_agency": True,
+    }
     fields.update(overrides)
     return Organization(**fields)  # type: ignore[arg-type]
 
 
 def test_org_with_agreements_round_trips(registry: RegistryService) -> None:
-    org = _police(agreements=(parse_agreement("data_sharing_mou:2026-01-01:2027-12-31"),
-                              parse_agreement("cjis_security_addendum:2026-02-01")))
+    org = _police(
+        agreements=(
+            parse_agreement("data_sharing_mou:2026-01-01:2027-12-31"),
+            parse_agreement("cjis_security_addendum:2026-02-01"),
+        )
+    )
     registry.register_org(org)
     assert registry.get_org("pd-springfield") == org
     assert registry.list_orgs() == [org]
@@ -69,7 +77,9 @@ def test_client_for_a_missing_org_writes_nothing(registry: RegistryService) -> N
 
 def test_clients_are_listed_per_org_and_can_be_disabled(registry: RegistryService) -> None:
     registry.register_org(_police())
-    registry.register_org(_police(org_id="hosp-1", name="General", org_type=OrgType.HOSPITAL, cjis_agency=False))
+    registry.register_org(
+        _police(org_id="hosp-1", name="General", org_type=OrgType.HOSPITAL, cjis_agency=False)
+    )
     registry.register_client(ApiClient(client_id="rms-1", org_id="pd-springfield", role=Role.OFFICER))
     registry.register_client(ApiClient(client_id="ehr-1", org_id="hosp-1", role=Role.SYSTEM))
     assert [c.client_id for c in registry.list_clients("hosp-1")] == ["ehr-1"]
@@ -83,10 +93,12 @@ def test_clients_are_listed_per_org_and_can_be_disabled(registry: RegistryServic
 
 def test_personnel_facts_are_replaced_not_duplicated(registry: RegistryService) -> None:
     registry.register_org(_police())
-    registry.set_personnel(Personnel(subject="officer.jones", org_id="pd-springfield",
-                                     training_completed_on=date(2025, 1, 1)))
-    registry.set_personnel(Personnel(subject="officer.jones", org_id="pd-springfield",
-                                     training_completed_on=date(2026, 6, 1)))
+    registry.set_personnel(
+        Personnel(subject="officer.jones", org_id="pd-springfield", training_completed_on=date(2025, 1, 1))
+    )
+    registry.set_personnel(
+        Personnel(subject="officer.jones", org_id="pd-springfield", training_completed_on=date(2026, 6, 1))
+    )
     people = registry.list_personnel("pd-springfield")
     assert [p.training_completed_on for p in people] == [date(2026, 6, 1)]
     with pytest.raises(NotFoundError):
@@ -127,15 +139,37 @@ def test_malformed_org_ids_are_refused(bad_id: str) -> None:
 
 
 def test_cjis_status_follows_the_dates() -> None:
-    person = Personnel(subject="s", org_id="pd", addendum_signed_on=date(2026, 1, 10),
-                       training_completed_on=date(2026, 1, 1), background_check_on=date(2025, 12, 1))
+    person = Personnel(
+        subject="s",
+        org_id="pd",
+        addendum_signed_on=date(2026, 1, 10),
+        training_completed_on=date(2026, 1, 1),
+        background_check_on=date(2025, 12, 1),
+    )
     before = person.cjis_status(date(2026, 1, 5))
-    assert (before.security_addendum, before.training_current, before.background_check) == (False, True, True)
+    assert (before.security_addendum, before.training_current, before.background_check) == (
+        False,
+        True,
+        True,
+    )
     during = person.cjis_status(date(2026, 6, 1))
-    assert (during.security_addendum, during.training_current, during.background_check) == (True, True, True)
+    assert (during.security_addendum, during.training_current, during.background_check) == (
+        True,
+        True,
+        True,
+    )
     lapsed = person.cjis_status(date(2027, 1, 1))  # training is annual (CJIS 5.2)
     assert lapsed.training_current is False
-    revoked = Personnel(subject="s", org_id="pd", addendum_signed_on=date(2026, 1, 1),
-                        training_completed_on=date(2026, 1, 1), background_check_on=date(2026, 1, 1),
-                        access_revoked_on=date(2026, 3, 1)).cjis_status(date(2026, 3, 1))
-    assert (revoked.security_addendum, revoked.training_current, revoked.background_check) == (False, False, False)
+    revoked = Personnel(
+        subject="s",
+        org_id="pd",
+        addendum_signed_on=date(2026, 1, 1),
+        training_completed_on=date(2026, 1, 1),
+        background_check_on=date(2026, 1, 1),
+        access_revoked_on=date(2026, 3, 1),
+    ).cjis_status(date(2026, 3, 1))
+    assert (revoked.security_addendum, revoked.training_current, revoked.background_check) == (
+        False,
+        False,
+        False,
+    )

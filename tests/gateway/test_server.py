@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
 
 import httpx
@@ -14,12 +15,18 @@ from gateway.settings import load_settings
 from gateway.store.database import create_db_engine, downgrade
 from tests.conftest import CLI, Installation, Server, start_server, stop_server
 
-import subprocess
-
 
 def _register_officer(installation: Installation) -> None:
-    installation.cli_ok("org", "add", "pd-springfield", "--name", "Springfield PD", "--type", "police",
-                        "--cjis-agency")
+    installation.cli_ok(
+        "org",
+        "add",
+        "pd-springfield",
+        "--name",
+        "Springfield PD",
+        "--type",
+        "police",
+        "--cjis-agency",
+    )
     installation.cli_ok("client", "add", "rms-springfield", "--org", "pd-springfield", "--role", "officer")
 
 
@@ -44,22 +51,36 @@ def test_operator_endpoints_answer(server: Server) -> None:
     assert "d" not in jwks["keys"][0], "only public keys are published"
 
 
-def test_cli_token_is_accepted_and_bad_tokens_get_401_problem_details(server: Server, upgraded: Installation) -> None:
+def test_cli_token_is_accepted_and_bad_tokens_get_401_problem_details(
+    server: Server, upgraded: Installation
+) -> None:
     _register_officer(upgraded)
     token = upgraded.cli_ok("token", "issue", "rms-springfield", "--mfa").strip()
     me = httpx.get(f"{server.base_url}/whoami", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200
-    assert me.json() == {"client_id": "rms-springfield", "subject": "rms-springfield", "org_id": "pd-springfield",
-                         "org_type": "police", "role": "officer", "mfa": True,
-                         "issuer": "urn:consent-gateway:embedded"}
+    assert me.json() == {
+        "client_id": "rms-springfield",
+        "subject": "rms-springfield",
+        "org_id": "pd-springfield",
+        "org_type": "police",
+        "role": "officer",
+        "mfa": True,
+        "issuer": "urn:consent-gateway:embedded",
+    }
 
     claims = jwt.decode(token, options={"verify_signature": False})
     header = jwt.get_unverified_header(token)
-    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]})
+    forged = jwt.encode(
+        claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]}
+    )
     now = int(datetime.now(UTC).timestamp())
     expired = upgraded.cli_ok("token", "issue", "rms-springfield", "--ttl", "60").strip()
-    expired_claims = {**jwt.decode(expired, options={"verify_signature": False}), "iat": now - 900,
-                      "nbf": now - 900, "exp": now - 600}
+    expired_claims = {
+        **jwt.decode(expired, options={"verify_signature": False}),
+        "iat": now - 900,
+        "nbf": now - 900,
+        "exp": now - 600,
+    }
     cases = {
         "missing_token": None,
         "invalid_signature": forged,

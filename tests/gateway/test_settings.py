@@ -72,7 +72,9 @@ def test_plain_http_jwks_is_refused_in_production(monkeypatch: pytest.MonkeyPatc
         load_settings()
 
 
-def test_masked_configuration_hides_passwords_and_passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_masked_configuration_hides_passwords_and_passphrases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CGW_DATABASE_URL", "postgresql+psycopg://gw:s3cret-pw@db:5432/gateway")
     monkeypatch.setenv("CGW_KEYRING_PASSPHRASE", "a long passphrase")
     shown = load_settings().masked()

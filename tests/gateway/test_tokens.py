@@ -56,9 +56,17 @@ def test_expired_token_is_rejected() -> None:
 
 def test_token_signed_by_another_key_under_the_same_kid_is_rejected() -> None:
     genuine = jwt.get_unverified_header(issue_token(keyring=RING, settings=SETTINGS, client_id="rms-1"))
-    claims = {"iss": SETTINGS.token_issuer, "aud": SETTINGS.token_audience, "sub": "x", "client_id": "rms-1",
-              "iat": int(datetime.now(UTC).timestamp()), "exp": int(datetime.now(UTC).timestamp()) + 600}
-    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": genuine["kid"]})
+    claims = {
+        "iss": SETTINGS.token_issuer,
+        "aud": SETTINGS.token_audience,
+        "sub": "x",
+        "client_id": "rms-1",
+        "iat": int(datetime.now(UTC).timestamp()),
+        "exp": int(datetime.now(UTC).timestamp()) + 600,
+    }
+    forged = jwt.encode(
+        claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": genuine["kid"]}
+    )
     assert _rejected_reason(forged) == "invalid_signature"
 
 
@@ -80,8 +88,14 @@ def test_token_from_an_untrusted_issuer_is_rejected() -> None:
 
 
 def test_unsigned_alg_none_token_is_rejected() -> None:
-    claims = {"iss": SETTINGS.token_issuer, "aud": SETTINGS.token_audience, "sub": "x", "client_id": "rms-1",
-              "iat": 0, "exp": 4_000_000_000}
+    claims = {
+        "iss": SETTINGS.token_issuer,
+        "aud": SETTINGS.token_audience,
+        "sub": "x",
+        "client_id": "rms-1",
+        "iat": 0,
+        "exp": 4_000_000_000,
+    }
     token = jwt.encode(claims, None, algorithm="none")
     assert _rejected_reason(token) in {"invalid_signature", "malformed"}
 
@@ -89,8 +103,14 @@ def test_unsigned_alg_none_token_is_rejected() -> None:
 def test_hmac_token_keyed_with_the_public_key_is_rejected() -> None:
     public_jwk = json.dumps(embedded_jwks(RING)["keys"][0])
     kid = RING.active_signing_key("token").kid
-    claims = {"iss": SETTINGS.token_issuer, "aud": SETTINGS.token_audience, "sub": "x", "client_id": "rms-1",
-              "iat": int(datetime.now(UTC).timestamp()), "exp": int(datetime.now(UTC).timestamp()) + 600}
+    claims = {
+        "iss": SETTINGS.token_issuer,
+        "aud": SETTINGS.token_audience,
+        "sub": "x",
+        "client_id": "rms-1",
+        "iat": int(datetime.now(UTC).timestamp()),
+        "exp": int(datetime.now(UTC).timestamp()) + 600,
+    }
     token = jwt.encode(claims, public_jwk.encode() * 2, algorithm="HS256", headers={"kid": kid})
     assert _rejected_reason(token) == "invalid_signature"
 
@@ -166,8 +186,16 @@ def jwks_url() -> Iterator[str]:
 
 def _oidc_token(**overrides: Any) -> str:
     now = int(datetime.now(UTC).timestamp())
-    claims = {"iss": ISSUER, "aud": "consent-gateway", "sub": "u-123", "azp": "cad-console",
-              "iat": now, "exp": now + 600, "amr": ["pwd", "otp"], **overrides}
+    claims = {
+        "iss": ISSUER,
+        "aud": "consent-gateway",
+        "sub": "u-123",
+        "azp": "cad-console",
+        "iat": now,
+        "exp": now + 600,
+        "amr": ["pwd", "otp"],
+        **overrides,
+    }
     return jwt.encode(claims, RSA_KEY, algorithm="RS256", headers={"kid": "idp-1"})
 
 
@@ -189,23 +217,49 @@ def test_oidc_token_for_another_audience_is_rejected(jwks_url: str) -> None:
 
 def test_oidc_token_with_unknown_kid_is_rejected(jwks_url: str) -> None:
     now = int(datetime.now(UTC).timestamp())
-    token = jwt.encode({"iss": ISSUER, "aud": "consent-gateway", "sub": "u", "azp": "c", "iat": now,
-                        "exp": now + 600}, RSA_KEY, algorithm="RS256", headers={"kid": "not-published"})
+    token = jwt.encode(
+        {
+            "iss": ISSUER,
+            "aud": "consent-gateway",
+            "sub": "u",
+            "azp": "c",
+            "iat": now,
+            "exp": now + 600,
+        },
+        RSA_KEY,
+        algorithm="RS256",
+        headers={"kid": "not-published"},
+    )
     assert _rejected_reason(token, _oidc_verifier(jwks_url)) == "invalid_signature"
 
 
 def test_oidc_token_signed_by_an_impostor_is_rejected(jwks_url: str) -> None:
     impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = int(datetime.now(UTC).timestamp())
-    token = jwt.encode({"iss": ISSUER, "aud": "consent-gateway", "sub": "u", "azp": "c", "iat": now,
-                        "exp": now + 600}, impostor, algorithm="RS256", headers={"kid": "idp-1"})
+    token = jwt.encode(
+        {
+            "iss": ISSUER,
+            "aud": "consent-gateway",
+            "sub": "u",
+            "azp": "c",
+            "iat": now,
+            "exp": now + 600,
+        },
+        impostor,
+        algorithm="RS256",
+        headers={"kid": "idp-1"},
+    )
     assert _rejected_reason(token, _oidc_verifier(jwks_url)) == "invalid_signature"
 
 
 def test_oidc_token_naming_no_client_is_rejected(jwks_url: str) -> None:
     now = int(datetime.now(UTC).timestamp())
-    token = jwt.encode({"iss": ISSUER, "aud": "consent-gateway", "sub": "u", "iat": now, "exp": now + 600},
-                       RSA_KEY, algorithm="RS256", headers={"kid": "idp-1"})
+    token = jwt.encode(
+        {"iss": ISSUER, "aud": "consent-gateway", "sub": "u", "iat": now, "exp": now + 600},
+        RSA_KEY,
+        algorithm="RS256",
+        headers={"kid": "idp-1"},
+    )
     assert _rejected_reason(token, _oidc_verifier(jwks_url)) == "missing_claim"
 
 
