@@ -226,7 +226,7 @@ def save_keyring(
         document["keys"] = secrets_doc
     data = (json.dumps(document, indent=2) + "\n").encode()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".keyring-", dir=path.parent)
     except OSError as exc:
         raise KeyringError(f"cannot write file ({exc.strerror})") from None

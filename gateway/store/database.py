@@ -63,7 +63,7 @@ def create_db_engine(settings: Settings) -> Engine:
     connect_args: dict[str, Any] = {}
     if settings.is_sqlite:
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            Path(url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         connect_args["check_same_thread"] = False  # connections are pooled across server threads
         engine = create_engine(url, connect_args=connect_args)
         event.listen(engine, "connect", _sqlite_pragmas)
