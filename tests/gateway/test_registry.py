@@ -138,6 +138,11 @@ def test_malformed_org_ids_are_refused(bad_id: str) -> None:
         _police(org_id=bad_id)
 
 
+def _checks(person: Personnel, day: date) -> tuple[bool, bool, bool]:
+    status = person.cjis_status(day)
+    return status.security_addendum, status.training_current, status.background_check
+
+
 def test_cjis_status_follows_the_dates() -> None:
     person = Personnel(
         subject="s",
@@ -146,30 +151,20 @@ def test_cjis_status_follows_the_dates() -> None:
         training_completed_on=date(2026, 1, 1),
         background_check_on=date(2025, 12, 1),
     )
-    before = person.cjis_status(date(2026, 1, 5))
-    assert (before.security_addendum, before.training_current, before.background_check) == (
-        False,
-        True,
-        True,
-    )
-    during = person.cjis_status(date(2026, 6, 1))
-    assert (during.security_addendum, during.training_current, during.background_check) == (
-        True,
-        True,
-        True,
-    )
-    lapsed = person.cjis_status(date(2027, 1, 1))  # training is annual (CJIS 5.2)
-    assert lapsed.training_current is False
-    revoked = Personnel(
+    assert _checks(person, date(2026, 1, 5)) == (False, True, True)  # addendum not signed yet
+    assert _checks(person, date(2026, 6, 1)) == (True, True, True)
+    assert _checks(person, date(2026, 12, 31)) == (True, True, True)  # 364 days after training
+    assert _checks(person, date(2027, 1, 1)) == (True, False, True)  # training is annual (CJIS 5.2)
+
+
+def test_revoked_cjis_access_clears_every_check_from_that_day() -> None:
+    person = Personnel(
         subject="s",
         org_id="pd",
         addendum_signed_on=date(2026, 1, 1),
         training_completed_on=date(2026, 1, 1),
         background_check_on=date(2026, 1, 1),
         access_revoked_on=date(2026, 3, 1),
-    ).cjis_status(date(2026, 3, 1))
-    assert (revoked.security_addendum, revoked.training_current, revoked.background_check) == (
-        False,
-        False,
-        False,
     )
+    assert _checks(person, date(2026, 2, 28)) == (True, True, True)
+    assert _checks(person, date(2026, 3, 1)) == (False, False, False)

@@ -184,7 +184,10 @@ def jwks_url() -> Iterator[str]:
     httpd.server_close()
 
 
-def _oidc_token(**overrides: Any) -> str:
+def _oidc_token(
+    *, key: Any = RSA_KEY, kid: str = "idp-1", drop: tuple[str, ...] = (), **overrides: Any
+) -> str:
+    """A token as the county's IdP would sign it; vary the key, kid or any claim."""
     now = int(datetime.now(UTC).timestamp())
     claims = {
         "iss": ISSUER,
@@ -196,7 +199,9 @@ def _oidc_token(**overrides: Any) -> str:
         "amr": ["pwd", "otp"],
         **overrides,
     }
-    return jwt.encode(claims, RSA_KEY, algorithm="RS256", headers={"kid": "idp-1"})
+    for claim in drop:
+        del claims[claim]
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
 def _oidc_verifier(jwks_url: str) -> TokenVerifier:
@@ -216,51 +221,17 @@ def test_oidc_token_for_another_audience_is_rejected(jwks_url: str) -> None:
 
 
 def test_oidc_token_with_unknown_kid_is_rejected(jwks_url: str) -> None:
-    now = int(datetime.now(UTC).timestamp())
-    token = jwt.encode(
-        {
-            "iss": ISSUER,
-            "aud": "consent-gateway",
-            "sub": "u",
-            "azp": "c",
-            "iat": now,
-            "exp": now + 600,
-        },
-        RSA_KEY,
-        algorithm="RS256",
-        headers={"kid": "not-published"},
-    )
+    token = _oidc_token(kid="not-published")
     assert _rejected_reason(token, _oidc_verifier(jwks_url)) == "invalid_signature"
 
 
 def test_oidc_token_signed_by_an_impostor_is_rejected(jwks_url: str) -> None:
     impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = int(datetime.now(UTC).timestamp())
-    token = jwt.encode(
-        {
-            "iss": ISSUER,
-            "aud": "consent-gateway",
-            "sub": "u",
-            "azp": "c",
-            "iat": now,
-            "exp": now + 600,
-        },
-        impostor,
-        algorithm="RS256",
-        headers={"kid": "idp-1"},
-    )
-    assert _rejected_reason(token, _oidc_verifier(jwks_url)) == "invalid_signature"
+    assert _rejected_reason(_oidc_token(key=impostor), _oidc_verifier(jwks_url)) == "invalid_signature"
 
 
 def test_oidc_token_naming_no_client_is_rejected(jwks_url: str) -> None:
-    now = int(datetime.now(UTC).timestamp())
-    token = jwt.encode(
-        {"iss": ISSUER, "aud": "consent-gateway", "sub": "u", "iat": now, "exp": now + 600},
-        RSA_KEY,
-        algorithm="RS256",
-        headers={"kid": "idp-1"},
-    )
-    assert _rejected_reason(token, _oidc_verifier(jwks_url)) == "missing_claim"
+    assert _rejected_reason(_oidc_token(drop=("azp",)), _oidc_verifier(jwks_url)) == "missing_claim"
 
 
 def test_unreachable_jwks_is_an_issuer_outage_not_a_bad_token() -> None:
