@@ -30,9 +30,10 @@ class Runtime:
 
 def open_keyring(settings: Settings) -> Keyring:
     """Raises: KeyringError."""
-    passphrase = settings.keyring_passphrase.get_secret_value() if settings.keyring_passphrase else None
     return open_or_create_keyring(
-        settings.keyring, passphrase, create=settings.environment is Environment.DEVELOPMENT
+        settings.keyring,
+        settings.keyring_passphrase_value,
+        create=settings.environment is Environment.DEVELOPMENT,
     )
 
 

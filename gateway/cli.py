@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, NoReturn
@@ -96,10 +96,6 @@ def _settings(**overrides: Any) -> Settings:
     return settings
 
 
-def _passphrase(settings: Settings) -> str | None:
-    return settings.keyring_passphrase.get_secret_value() if settings.keyring_passphrase else None
-
-
 @contextmanager
 def _registry() -> Iterator[RegistryService]:
     with _reported():
@@ -110,11 +106,8 @@ def _registry() -> Iterator[RegistryService]:
             runtime.engine.dispose()
 
 
-def _day(kind: str) -> Callable[[str | None], date | None]:
-    def parse(value: str | None) -> date | None:
-        return None if value is None else parse_day(kind, value)
-
-    return parse
+def _optional_day(option: str, value: str | None) -> date | None:
+    return None if value is None else parse_day(option, value)
 
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
@@ -354,10 +347,10 @@ def personnel_set(
         person = Personnel(
             subject=subject,
             org_id=org,
-            addendum_signed_on=_day("--addendum-signed")(addendum_signed),
-            training_completed_on=_day("--training")(training),
-            background_check_on=_day("--background-check")(background_check),
-            access_revoked_on=_day("--revoked")(revoked),
+            addendum_signed_on=_optional_day("--addendum-signed", addendum_signed),
+            training_completed_on=_optional_day("--training", training),
+            background_check_on=_optional_day("--background-check", background_check),
+            access_revoked_on=_optional_day("--revoked", revoked),
         )
     with _registry() as registry:
         registry.set_personnel(person)
@@ -449,7 +442,7 @@ def keys_init() -> None:
     """Create the keyring file (mode 0600) if it does not exist yet; check it if it does."""
     with _reported():
         settings = _settings()
-        passphrase = _passphrase(settings)
+        passphrase = settings.keyring_passphrase_value
         try:
             save_keyring(Keyring.create(), settings.keyring, passphrase, exclusive=True)
             outcome = "created"
@@ -475,7 +468,7 @@ def keys_rotate(
         keyring = open_keyring(settings).rotate_data_key()
         if signing:
             keyring = keyring.rotate_signing_key("token")
-        save_keyring(keyring, settings.keyring, _passphrase(settings))
+        save_keyring(keyring, settings.keyring, settings.keyring_passphrase_value)
     print(f"active data key {keyring.active_data_key()[0]}")
     if signing:
         print(f"active signing key {keyring.active_signing_key('token').kid}")

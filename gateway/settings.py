@@ -111,6 +111,10 @@ class Settings(BaseSettings):
         return self.database.drivername.startswith("sqlite")
 
     @property
+    def keyring_passphrase_value(self) -> str | None:
+        return self.keyring_passphrase.get_secret_value() if self.keyring_passphrase else None
+
+    @property
     def effective_oidc_audience(self) -> str:
         return self.oidc_audience or self.token_audience
 
