@@ -1,0 +1,1 @@
+"""FHIR R4 (JSON) → Envelopes: validation via fhir.resources R4B models."""
