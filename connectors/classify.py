@@ -21,8 +21,19 @@ from dataclasses import dataclass
 
 from policies.vocabulary import DataClass
 
-ICD10_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10", "I10", "I10C",
-                           "ICD10", "ICD-10", "ICD10CM", "ICD-10-CM", "2.16.840.1.113883.6.90"})
+ICD10_SYSTEMS = frozenset(
+    {
+        "http://hl7.org/fhir/sid/icd-10-cm",
+        "http://hl7.org/fhir/sid/icd-10",
+        "I10",
+        "I10C",
+        "ICD10",
+        "ICD-10",
+        "ICD10CM",
+        "ICD-10-CM",
+        "2.16.840.1.113883.6.90",
+    }
+)
 _ICD10_F = re.compile(r"^F(\d{2})")
 
 MENTAL_HEALTH_LABELS = frozenset({"PSY", "MH"})
@@ -88,7 +99,9 @@ def classify(
         return Classification(frozenset(classes), frozenset(derived))
     if (
         labels & MENTAL_HEALTH_LABELS
-        or any(is_mental_health_diagnosis(s, c, from_part2_program=source_is_part2_program) for s, c in code_list)
+        or any(
+            is_mental_health_diagnosis(s, c, from_part2_program=source_is_part2_program) for s, c in code_list
+        )
         or any(pair in BEHAVIORAL_HEALTH_CODES for pair in code_list)
     ):
         classes.add(DataClass.MENTAL_HEALTH)

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import metadata, ops, session
+from gateway.api import fhir, hl7v2, metadata, ops, session
 from gateway.bootstrap import Runtime
 from gateway.errors import install_error_handlers
 from gateway.middleware import RequestContextMiddleware
+from gateway.mllp_server import MllpServer
 from gateway.services import Services
 from gateway.settings import Settings
 
 
 def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
-    """Wire services, routers and error handling; no I/O happens here."""
+    """Wire services, routers and error handling; no I/O happens here (the lifespan starts
+    the group committer and the MLLP listener, and drains them at shutdown)."""
     services = Services.build(settings, runtime.keyring, runtime.engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.committer.start()
+        listener = None
+        if settings.mllp_enabled:
+            listener = MllpServer(settings=settings, registry=services.registry, committer=services.committer)
+            await listener.start()
+        try:
+            yield
+        finally:
+            if listener is not None:
+                await listener.stop()
+            await services.committer.stop()
+
     services.metrics.info.labels(version=__version__, database=settings.database.get_backend_name()).set(1)
     app = FastAPI(
         title="Consent Gateway",
@@ -24,10 +44,11 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
-    for module in (ops, metadata, session):
+    for module in (ops, metadata, session, fhir, hl7v2):
         app.include_router(module.router)
     return app

@@ -20,6 +20,7 @@ from gateway import __version__
 from gateway.auth.tokens import issue_token
 from gateway.bootstrap import open_keyring, open_runtime
 from gateway.errors import CLI_EXIT_BAD_INPUT
+from gateway.flows.persons import list_duplicates
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring, KeyringError, load_keyring, save_keyring
 from gateway.log_config import configure_logging, get_logger
@@ -61,6 +62,7 @@ personnel_app = typer.Typer(
 token_app = typer.Typer(help="Bearer tokens from the embedded issuer.", no_args_is_help=True)
 keys_app = typer.Typer(help="The keyring: data keys and signing keys.", no_args_is_help=True)
 config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
+persons_app = typer.Typer(help="The person index: possible duplicates for review.", no_args_is_help=True)
 for sub_app, name in (
     (db_app, "db"),
     (org_app, "org"),
@@ -69,6 +71,7 @@ for sub_app, name in (
     (token_app, "token"),
     (keys_app, "keys"),
     (config_app, "config"),
+    (persons_app, "persons"),
 ):
     app.add_typer(sub_app, name=name)
 
@@ -306,6 +309,20 @@ def client_enable(client_id: Annotated[str, typer.Argument(help="The client to e
     print(f"client {client_id} enabled")
 
 
+@client_app.command("mllp-secret")
+def client_mllp_secret(
+    client_id: Annotated[str, typer.Argument(help="The client that will send over MLLP.")],
+) -> None:
+    """Create (or replace) the client's MLLP shared secret and print it, alone on stdout.
+
+    The sender puts it in MSH-8 (Security) of every message. Only its SHA-256 is stored: it
+    cannot be shown again; run this again to replace it.
+    """
+    with _registry() as registry:
+        secret = registry.issue_mllp_secret(client_id)
+    print(secret)
+
+
 @client_app.command("list")
 def client_list(
     org: Annotated[str | None, typer.Option("--org", help="Only this org's clients.")] = None,
@@ -399,6 +416,18 @@ def personnel_list(
             "access_revoked_on",
         ],
     )
+
+
+@persons_app.command("duplicates")
+def persons_duplicates(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List possible duplicate persons for a human to review (never merged automatically)."""
+    with _reported():
+        runtime = open_runtime(_settings())
+        try:
+            rows = list_duplicates(runtime.engine)
+        finally:
+            runtime.engine.dispose()
+    _emit(rows, as_json, ["person_id", "candidate_person_id", "reason", "created_at"])
 
 
 @token_app.command("issue")

@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.auth.caller import Caller, resolve_caller
 from gateway.auth.errors import TokenRejected
+from gateway.registry.domain import Sender
 from gateway.services import Services
 
 _bearer = HTTPBearer(
@@ -40,3 +41,14 @@ def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_sender(services: ServicesDep, caller: CallerDep) -> Sender:
+    """The authenticated caller as a record sender, with its org's registry entry."""
+    org = services.registry.get_org(caller.org_id)
+    if org is None:  # pragma: no cover - a caller's org exists (foreign key); fail closed anyway
+        raise TokenRejected("unknown_client", "token names a client whose org is not registered")
+    return Sender(client_id=caller.client_id, org=org, role=caller.role)
+
+
+SenderDep = Annotated[Sender, Depends(get_sender)]

@@ -13,11 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.errors import ConnectorError, TooLarge
 from gateway.auth.errors import IssuerUnavailable, TokenRejected
+from gateway.flows.ingest import PushRefused
 from gateway.log_config import get_logger
+from gateway.outcome import outcome_for, single_issue
 from gateway.registry.errors import DuplicateError, NotFoundError, RegistryError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+FHIR_JSON = "application/fhir+json"
 PROBLEM_BASE = "urn:consent-gateway:problem:"
 REALM = "consent-gateway"
 
@@ -106,6 +110,34 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, "http", title, detail, dict(exc.headers or {}))
 
 
+def _connector_status(exc: ConnectorError) -> int:
+    if isinstance(exc, TooLarge):
+        return 413
+    issues = getattr(exc, "issues", None) or []
+    if issues and all(issue.code == "not-found" for issue in issues):
+        return 422  # valid, but names a Patient the gateway does not know
+    return 400
+
+
+async def _connector_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConnectorError)
+    status = _connector_status(exc)
+    log.info("input_rejected", status=status, reason=exc.code)
+    if request.url.path.startswith("/fhir/"):
+        return JSONResponse(outcome_for(exc), status_code=status, media_type=FHIR_JSON)
+    return problem(request, status, "invalid-input", "Invalid input", str(exc))
+
+
+async def _push_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PushRefused)
+    log.info("push_refused", reason=exc.code)
+    if request.url.path.startswith("/fhir/"):
+        return JSONResponse(
+            single_issue("forbidden", f"{exc.code}: {exc.reason}"), status_code=403, media_type=FHIR_JSON
+        )
+    return problem(request, 403, "forbidden", "Forbidden", exc.reason, reason=exc.code)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", error_type=type(exc).__name__)
     return problem(
@@ -121,6 +153,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TokenRejected, _token_rejected)
     app.add_exception_handler(IssuerUnavailable, _issuer_unavailable)
     app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(ConnectorError, _connector_error)
+    app.add_exception_handler(PushRefused, _push_refused)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

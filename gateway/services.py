@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from gateway.auth.tokens import TokenVerifier
+from gateway.flows.ingest import IngestService
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring
 from gateway.metrics import Metrics
+from gateway.mllp_server import GroupCommitter
 from gateway.settings import Settings
 
 
@@ -21,9 +23,12 @@ class Services:
     registry: RegistryService
     verifier: TokenVerifier
     metrics: Metrics
+    ingest: IngestService
+    committer: GroupCommitter
 
     @classmethod
     def build(cls, settings: Settings, keyring: Keyring, engine: Engine) -> Services:
+        ingest = IngestService(engine=engine, keyring=keyring, strict_hl7=settings.hl7_strict)
         return cls(
             settings=settings,
             keyring=keyring,
@@ -31,4 +36,6 @@ class Services:
             registry=RegistryService(engine),
             verifier=TokenVerifier(keyring=keyring, settings=settings),
             metrics=Metrics(),
+            ingest=ingest,
+            committer=GroupCommitter(ingest),
         )

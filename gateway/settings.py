@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_client_claim: str = "client_id"  # RFC 9068; `azp` is tried when it is absent
 
+    # Ingest (HL7 v2 over MLLP and HTTP, FHIR over HTTP).
+    max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # bytes, per body or MLLP frame
+    hl7_strict: bool = False  # validate HL7 v2 structure with hl7apy (about 12 ms per message)
+    mllp_enabled: bool = True
+    mllp_host: str | None = None  # defaults to CGW_HOST
+    mllp_port: int = Field(default=2575, ge=1, le=65535)
+    mllp_idle_timeout: float = Field(default=300.0, gt=0)  # seconds without a byte before a connection closes
+    mllp_max_connections: int = Field(default=200, ge=1)
+
     log_level: str = "info"
     log_json: bool = True
 

@@ -21,8 +21,17 @@ from pydantic import ValidationError
 from connectors.errors import Issue, MalformedMessage, TooLarge, UnsupportedMessage
 
 INGESTED_TYPES = frozenset(
-    {"Patient", "Encounter", "Condition", "Observation", "Flag", "CarePlan", "CareTeam", "DocumentReference",
-     "Consent"}
+    {
+        "Patient",
+        "Encounter",
+        "Condition",
+        "Observation",
+        "Flag",
+        "CarePlan",
+        "CareTeam",
+        "DocumentReference",
+        "Consent",
+    }
 )
 BUNDLE_TYPES = frozenset({"transaction", "batch"})
 WRITE_METHODS = frozenset({"POST", "PUT"})
@@ -65,8 +74,9 @@ def load_json(data: bytes, *, max_bytes: int) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise MalformedMessage("body is not valid JSON", location="body", code="structure") from None
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
-        raise MalformedMessage("body is not a FHIR resource (no resourceType)", location="resourceType",
-                               code="structure")
+        raise MalformedMessage(
+            "body is not a FHIR resource (no resourceType)", location="resourceType", code="structure"
+        )
     return document
 
 
@@ -95,9 +105,13 @@ def check_single(resource: dict[str, Any], expected_type: str | None) -> None:
     """
     resource_type = str(resource["resourceType"])
     if expected_type is not None and resource_type != expected_type:
-        raise UnsupportedMessage("resourceType does not match the URL", location="resourceType", code="invalid")
+        raise UnsupportedMessage(
+            "resourceType does not match the URL", location="resourceType", code="invalid"
+        )
     if resource_type not in INGESTED_TYPES:
-        raise UnsupportedMessage("resource type is not accepted", location="resourceType", code="not-supported")
+        raise UnsupportedMessage(
+            "resource type is not accepted", location="resourceType", code="not-supported"
+        )
     issues = validate_resource(resource, resource_type)
     if issues:
         raise IssuesFound(issues)
@@ -122,15 +136,14 @@ def parse_bundle(document: dict[str, Any]) -> ParsedBundle:
     """
     bundle_type = document.get("type")
     if bundle_type not in BUNDLE_TYPES:
-        raise UnsupportedMessage("only transaction and batch Bundles are accepted", location="Bundle.type",
-                                 code="not-supported")
+        raise UnsupportedMessage(
+            "only transaction and batch Bundles are accepted", location="Bundle.type", code="not-supported"
+        )
     raw_entries = document.get("entry") or []
     if not isinstance(raw_entries, list):
         raise IssuesFound([Issue("error", "structure", "Bundle.entry", "entry must be an array")])
     shell = {k: v for k, v in document.items() if k != "entry"}
-    bundle_issues = [
-        i for i in validate_resource_shell(shell) if not i.location.startswith("Bundle.entry")
-    ]
+    bundle_issues = [i for i in validate_resource_shell(shell) if not i.location.startswith("Bundle.entry")]
     entries: list[BundleEntry] = []
     issues_by_entry: dict[int, list[Issue]] = {}
     seen_urls: dict[str, int] = {}
@@ -142,8 +155,14 @@ def parse_bundle(document: dict[str, Any]) -> ParsedBundle:
         full_url = raw.get("fullUrl")
         if isinstance(full_url, str) and full_url:
             if full_url in seen_urls:
-                bundle_issues.append(Issue("error", "duplicate", f"{path}.fullUrl",
-                                           f"fullUrl repeats entry[{seen_urls[full_url]}]"))
+                bundle_issues.append(
+                    Issue(
+                        "error",
+                        "duplicate",
+                        f"{path}.fullUrl",
+                        f"fullUrl repeats entry[{seen_urls[full_url]}]",
+                    )
+                )
             seen_urls.setdefault(full_url, index)
         request = raw.get("request") if isinstance(raw.get("request"), dict) else {}
         method = str(request.get("method", "")).upper()
@@ -151,8 +170,14 @@ def parse_bundle(document: dict[str, Any]) -> ParsedBundle:
         resource = raw.get("resource")
         entry_issues: list[Issue] = []
         if method not in WRITE_METHODS:
-            entry_issues.append(Issue("error", "not-supported", f"{path}.request.method",
-                                      "only POST and PUT entries are accepted (the gateway is push-only)"))
+            entry_issues.append(
+                Issue(
+                    "error",
+                    "not-supported",
+                    f"{path}.request.method",
+                    "only POST and PUT entries are accepted (the gateway is push-only)",
+                )
+            )
         if not isinstance(resource, dict):
             if method in WRITE_METHODS:
                 entry_issues.append(Issue("error", "required", f"{path}.resource", "entry has no resource"))
@@ -161,16 +186,31 @@ def parse_bundle(document: dict[str, Any]) -> ParsedBundle:
             entry_issues += validate_resource(resource, f"{path}.resource")
             resource_type = resource.get("resourceType")
             if method in WRITE_METHODS and url.split("/")[0].split("?")[0] != resource_type:
-                entry_issues.append(Issue("error", "invalid", f"{path}.request.url",
-                                          "request url does not name the resource's type"))
+                entry_issues.append(
+                    Issue(
+                        "error",
+                        "invalid",
+                        f"{path}.request.url",
+                        "request url does not name the resource's type",
+                    )
+                )
         if entry_issues:
             issues_by_entry[index] = entry_issues
-        entries.append(BundleEntry(index=index, full_url=full_url if isinstance(full_url, str) else None,
-                                   method=method, url=url, resource=resource))
+        entries.append(
+            BundleEntry(
+                index=index,
+                full_url=full_url if isinstance(full_url, str) else None,
+                method=method,
+                url=url,
+                resource=resource,
+            )
+        )
     for entry in entries:
         for location, reference in references(entry.resource, f"Bundle.entry[{entry.index}].resource"):
             if reference.startswith("urn:uuid:") and reference not in seen_urls:
-                bundle_issues.append(Issue("error", "invalid", location, "reference does not resolve within the Bundle"))
+                bundle_issues.append(
+                    Issue("error", "invalid", location, "reference does not resolve within the Bundle")
+                )
     if bundle_issues:
         raise IssuesFound(bundle_issues)
     meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}

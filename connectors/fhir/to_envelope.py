@@ -65,8 +65,9 @@ class Context:
     message_id: str | None = None
 
 
-def resource_to_record(resource: dict[str, Any], context: Context, path: str,
-                       patients: dict[str, dict[str, Any]] | None = None) -> FhirRecord | list[Issue]:
+def resource_to_record(
+    resource: dict[str, Any], context: Context, path: str, patients: dict[str, dict[str, Any]] | None = None
+) -> FhirRecord | list[Issue]:
     """One validated resource → a record, or the issues that stop it (unresolvable subject)."""
     resource_type = str(resource["resourceType"])
     subject = _subject(resource, context.org_id, path, patients or {})
@@ -74,11 +75,17 @@ def resource_to_record(resource: dict[str, Any], context: Context, path: str,
         return [subject]
     payload = json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
     codes = _codes(resource)
-    labels = {str(c["code"]) for c in _list(_dict(resource.get("meta")).get("security")) if isinstance(c, dict)
-              and c.get("code")}
-    classification = classify(codes=codes, labels=labels, source_is_part2_program=context.source_is_part2_program,
-                              document_types=_codings(resource.get("type")) if resource_type == "DocumentReference"
-                              else ())
+    labels = {
+        str(c["code"])
+        for c in _list(_dict(resource.get("meta")).get("security"))
+        if isinstance(c, dict) and c.get("code")
+    }
+    classification = classify(
+        codes=codes,
+        labels=labels,
+        source_is_part2_program=context.source_is_part2_program,
+        document_types=_codings(resource.get("type")) if resource_type == "DocumentReference" else (),
+    )
     envelope = Envelope(
         envelope_id=new_envelope_id(),
         received_at=context.received_at,
@@ -93,8 +100,11 @@ def resource_to_record(resource: dict[str, Any], context: Context, path: str,
         payload_sha256=sha256_hex(payload),
     )
     resource_id = resource.get("id")
-    return FhirRecord(envelope=envelope, resource_type=resource_type,
-                      source_id=resource_id if isinstance(resource_id, str) else None)
+    return FhirRecord(
+        envelope=envelope,
+        resource_type=resource_type,
+        source_id=resource_id if isinstance(resource_id, str) else None,
+    )
 
 
 def bundle_to_records(bundle: ParsedBundle, context: Context) -> dict[int, FhirRecord | list[Issue]]:
@@ -111,15 +121,19 @@ def bundle_to_records(bundle: ParsedBundle, context: Context) -> dict[int, FhirR
         if entry.index in bundle.issues_by_entry:
             out[entry.index] = bundle.issues_by_entry[entry.index]
         else:
-            out[entry.index] = resource_to_record(entry.resource, context, f"Bundle.entry[{entry.index}].resource",
-                                                  patients)
+            out[entry.index] = resource_to_record(
+                entry.resource, context, f"Bundle.entry[{entry.index}].resource", patients
+            )
     return out
 
 
 def patient_subject(patient: dict[str, Any], org_id: str) -> SubjectRef:
     identifiers = tuple(
-        Identifier(system=str(i.get("system") or f"urn:consent-gateway:org:{org_id}:local"), value=str(i["value"]))
-        for i in _list(patient.get("identifier")) if isinstance(i, dict) and i.get("value")
+        Identifier(
+            system=str(i.get("system") or f"urn:consent-gateway:org:{org_id}:local"), value=str(i["value"])
+        )
+        for i in _list(patient.get("identifier"))
+        if isinstance(i, dict) and i.get("value")
     )
     names = [n for n in _list(patient.get("name")) if isinstance(n, dict)]
     name = next((n for n in names if n.get("use") in ("official", "usual")), names[0] if names else {})
@@ -138,8 +152,9 @@ def patient_subject(patient: dict[str, Any], org_id: str) -> SubjectRef:
     )
 
 
-def _subject(resource: dict[str, Any], org_id: str, path: str,
-             patients: dict[str, dict[str, Any]]) -> SubjectRef | Issue:
+def _subject(
+    resource: dict[str, Any], org_id: str, path: str, patients: dict[str, dict[str, Any]]
+) -> SubjectRef | Issue:
     if resource["resourceType"] == "Patient":
         return patient_subject(resource, org_id)
     element = "patient" if resource["resourceType"] == "Consent" else "subject"
@@ -154,10 +169,17 @@ def _subject(resource: dict[str, Any], org_id: str, path: str,
         match = _PATIENT_REF.match(reference)
         if match and (reference.startswith("Patient/") or f"Patient/{match.group(1)}" in patients):
             key = f"Patient/{match.group(1)}"
-            return patient_subject(patients[key], org_id) if key in patients else SubjectRef(
-                source_logical_id=match.group(1))
-        return Issue("error", "invalid", f"{location}.reference",
-                     "must reference a Patient in this Bundle or one this sender has pushed")
+            return (
+                patient_subject(patients[key], org_id)
+                if key in patients
+                else SubjectRef(source_logical_id=match.group(1))
+            )
+        return Issue(
+            "error",
+            "invalid",
+            f"{location}.reference",
+            "must reference a Patient in this Bundle or one this sender has pushed",
+        )
     identifier = pointer.get("identifier")
     if isinstance(identifier, dict) and identifier.get("value"):
         system = identifier.get("system") or f"urn:consent-gateway:org:{org_id}:local"
@@ -204,9 +226,16 @@ def _instant(value: Any) -> datetime | None:
 
 def _occurred_at(resource: dict[str, Any]) -> datetime | None:
     period = _dict(resource.get("period"))
-    for value in (period.get("start"), resource.get("onsetDateTime"), resource.get("effectiveDateTime"),
-                  resource.get("recordedDate"), resource.get("issued"), resource.get("created"),
-                  resource.get("date"), resource.get("dateTime")):
+    for value in (
+        period.get("start"),
+        resource.get("onsetDateTime"),
+        resource.get("effectiveDateTime"),
+        resource.get("recordedDate"),
+        resource.get("issued"),
+        resource.get("created"),
+        resource.get("date"),
+        resource.get("dateTime"),
+    ):
         if when := _instant(value):
             return when
     return None

@@ -19,23 +19,44 @@ from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, Header
 
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
 _LOCATION = re.compile(r"^([A-Z][A-Z0-9]{2})(?:-(\d+))?$")
-_STANDARD = Header(field_separator="|", encoding_characters="^~\\&", msh_fields=("|", "^~\\&"), charset="utf-8",
-                   message_type="", trigger_event="", control_id="", processing_id="P", version="2.5")
+_STANDARD = Header(
+    field_separator="|",
+    encoding_characters="^~\\&",
+    msh_fields=("|", "^~\\&"),
+    charset="utf-8",
+    message_type="",
+    trigger_event="",
+    control_id="",
+    processing_id="P",
+    version="2.5",
+)
 
 
-def build_ack(header: Header | None, code: str, error: ConnectorError | None = None,
-              *, now: datetime | None = None) -> bytes:
+def build_ack(
+    header: Header | None, code: str, error: ConnectorError | None = None, *, now: datetime | None = None
+) -> bytes:
     """ACK text (CR-terminated segments, encoded in the message's character set)."""
     h = header or _STANDARD
     fs = h.field_separator
     enc = h.encoding_characters if len(h.encoding_characters) == 4 else "^~\\&"
     cs, sub = enc[0], enc[3]
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
-    msh = fs.join([
-        "MSH", enc, h.msh(5), h.msh(6), h.msh(3), h.msh(4), stamp, "",
-        cs.join(["ACK", h.trigger_event, "ACK"]), f"ACK{secrets.token_hex(8)}", h.msh(11) or "P",
-        h.msh(12) or "2.5",
-    ])
+    msh = fs.join(
+        [
+            "MSH",
+            enc,
+            h.msh(5),
+            h.msh(6),
+            h.msh(3),
+            h.msh(4),
+            stamp,
+            "",
+            cs.join(["ACK", h.trigger_event, "ACK"]),
+            f"ACK{secrets.token_hex(8)}",
+            h.msh(11) or "P",
+            h.msh(12) or "2.5",
+        ]
+    )
     segments = [msh, fs.join(["MSA", code, h.control_id, _clean(error.reason, enc + fs) if error else ""])]
     if error is not None:
         segments.append(_err(error, h.version, fs, cs, sub, enc + fs))

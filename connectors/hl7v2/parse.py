@@ -36,7 +36,9 @@ UNSUPPORTED_PROCESSING_ID = "202"
 UNSUPPORTED_VERSION_ID = "203"
 APPLICATION_INTERNAL_ERROR = "207"
 
-SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
+SUPPORTED_VERSIONS = frozenset(
+    {"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"}
+)
 SUPPORTED_EVENTS: dict[str, frozenset[str]] = {
     "ADT": frozenset({"A01", "A03", "A04", "A08", "A28", "A31", "A40"}),
     "ORU": frozenset({"R01"}),
@@ -127,8 +129,9 @@ def split_batch(data: bytes) -> list[bytes]:
         elif messages:
             messages[-1].append(segment)
         elif segment.strip():
-            raise MalformedMessage("segment before the first MSH in a batch", location="BHS",
-                                   code=SEGMENT_SEQUENCE_ERROR)
+            raise MalformedMessage(
+                "segment before the first MSH in a batch", location="BHS", code=SEGMENT_SEQUENCE_ERROR
+            )
     if not messages:
         raise MalformedMessage("batch holds no message", location="BHS", code=SEGMENT_SEQUENCE_ERROR)
     return [b"\r".join(segments) for segments in messages]
@@ -144,8 +147,9 @@ def read_header(data: bytes) -> Header:
     """
     body = normalise(data)
     if not body.startswith(b"MSH"):
-        raise MalformedMessage("message does not start with an MSH segment", location="MSH",
-                               code=SEGMENT_SEQUENCE_ERROR)
+        raise MalformedMessage(
+            "message does not start with an MSH segment", location="MSH", code=SEGMENT_SEQUENCE_ERROR
+        )
     if body[3:4] != b"|":
         raise MalformedMessage("field separator must be '|'", location="MSH-1", code=DATA_TYPE_ERROR)
     msh_bytes = body.split(b"\r", 1)[0]
@@ -156,19 +160,23 @@ def read_header(data: bytes) -> Header:
     except UnicodeDecodeError:
         encoding_text = ""
     if not _valid_encoding_characters(encoding_text):
-        raise MalformedMessage("encoding characters must be 3 or 4 distinct symbols", location="MSH-2",
-                               code=DATA_TYPE_ERROR)
+        raise MalformedMessage(
+            "encoding characters must be 3 or 4 distinct symbols", location="MSH-2", code=DATA_TYPE_ERROR
+        )
     # raw_fields[0] is "MSH" and MSH-1 is the separator itself, so raw_fields[k] is MSH-(k+1).
     charset_field = raw_fields[17].split(encoding[:1] or b"^")[0].strip() if len(raw_fields) > 17 else b""
     declared = charset_field.decode("ascii", "replace").upper()
     if declared not in CHARSETS:
-        raise UnsupportedMessage("character set is not supported", location="MSH-18", code=TABLE_VALUE_NOT_FOUND)
+        raise UnsupportedMessage(
+            "character set is not supported", location="MSH-18", code=TABLE_VALUE_NOT_FOUND
+        )
     charset = CHARSETS[declared]
     try:
         msh_text = msh_bytes.decode(charset)
     except UnicodeDecodeError:
         raise MalformedMessage(
-            f"MSH is not valid {charset}; declare the character set in MSH-18", location="MSH-18",
+            f"MSH is not valid {charset}; declare the character set in MSH-18",
+            location="MSH-18",
             code=DATA_TYPE_ERROR,
         ) from None
     fields = ("|", *msh_text.split("|")[1:])
@@ -195,17 +203,26 @@ def check_header(header: Header) -> None:
         UnsupportedMessage: version, message type, trigger event or processing id not accepted.
     """
     if not header.control_id:
-        raise MalformedMessage("message control id is required", location="MSH-10", code=REQUIRED_FIELD_MISSING)
+        raise MalformedMessage(
+            "message control id is required", location="MSH-10", code=REQUIRED_FIELD_MISSING
+        )
     if header.version not in SUPPORTED_VERSIONS:
-        raise UnsupportedMessage("version is not supported (2.3 to 2.8)", location="MSH-12",
-                                 code=UNSUPPORTED_VERSION_ID)
+        raise UnsupportedMessage(
+            "version is not supported (2.3 to 2.8)", location="MSH-12", code=UNSUPPORTED_VERSION_ID
+        )
     if header.processing_id not in PROCESSING_IDS:
-        raise UnsupportedMessage("processing id is not supported", location="MSH-11", code=UNSUPPORTED_PROCESSING_ID)
+        raise UnsupportedMessage(
+            "processing id is not supported", location="MSH-11", code=UNSUPPORTED_PROCESSING_ID
+        )
     events = SUPPORTED_EVENTS.get(header.message_type)
     if events is None:
-        raise UnsupportedMessage("message type is not supported", location="MSH-9", code=UNSUPPORTED_MESSAGE_TYPE)
+        raise UnsupportedMessage(
+            "message type is not supported", location="MSH-9", code=UNSUPPORTED_MESSAGE_TYPE
+        )
     if header.trigger_event not in events:
-        raise UnsupportedMessage("trigger event is not supported", location="MSH-9", code=UNSUPPORTED_EVENT_CODE)
+        raise UnsupportedMessage(
+            "trigger event is not supported", location="MSH-9", code=UNSUPPORTED_EVENT_CODE
+        )
 
 
 def decode_body(header: Header, data: bytes) -> tuple[str, list[str]]:
@@ -220,13 +237,17 @@ def decode_body(header: Header, data: bytes) -> tuple[str, list[str]]:
         segment_number = normalise(data)[: exc.start].count(b"\r") + 1
         raise MalformedMessage(
             f"bytes are not valid {header.charset} (segment {segment_number}); declare the character set in MSH-18",
-            location="MSH-18", code=DATA_TYPE_ERROR,
+            location="MSH-18",
+            code=DATA_TYPE_ERROR,
         ) from None
     segments = [segment for segment in text.split("\r") if segment]
     for number, segment in enumerate(segments, start=1):
         if not _SEGMENT_ID.match(segment[:3]) or (len(segment) > 3 and segment[3] != "|"):
-            raise MalformedMessage(f"segment {number} has a malformed segment id", location=f"segment {number}",
-                                   code=SEGMENT_SEQUENCE_ERROR)
+            raise MalformedMessage(
+                f"segment {number} has a malformed segment id",
+                location=f"segment {number}",
+                code=SEGMENT_SEQUENCE_ERROR,
+            )
     return text, segments
 
 
@@ -260,8 +281,9 @@ def parse(data: bytes) -> Hl7Message:
     try:
         parsed = hl7.parse(wanted)
     except (hl7.ParseException, ValueError, IndexError, KeyError):
-        raise MalformedMessage("message structure cannot be parsed", location="MSH",
-                               code=SEGMENT_SEQUENCE_ERROR) from None
+        raise MalformedMessage(
+            "message structure cannot be parsed", location="MSH", code=SEGMENT_SEQUENCE_ERROR
+        ) from None
     reader = _PythonHl7Reader(parsed)
     _check_identifiers(reader)
     return Hl7Message(header=header, raw=data, text=text, segment_ids=segment_ids, reader=reader)
@@ -270,8 +292,9 @@ def parse(data: bytes) -> Hl7Message:
 def _check_identifiers(reader: MessageReader) -> None:
     pid = reader.segments("PID")[0]
     if not any(pid.value(3, 1, 1, rep) for rep in range(1, pid.repetitions(3) + 1)):
-        raise MalformedMessage("patient identifier list is required", location="PID-3",
-                               code=REQUIRED_FIELD_MISSING)
+        raise MalformedMessage(
+            "patient identifier list is required", location="PID-3", code=REQUIRED_FIELD_MISSING
+        )
 
 
 def _valid_encoding_characters(text: str) -> bool:
@@ -299,7 +322,9 @@ class _PythonHl7Segment:
 
     def value(self, field: int, component: int = 1, subcomponent: int = 1, repetition: int = 1) -> str:
         try:
-            value = self._message.extract_field(self._name, self._number, field, repetition, component, subcomponent)
+            value = self._message.extract_field(
+                self._name, self._number, field, repetition, component, subcomponent
+            )
         except (IndexError, KeyError, ValueError):
             return ""
         return str(value).strip()

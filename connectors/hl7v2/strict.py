@@ -28,8 +28,19 @@ from connectors.hl7v2.parse import (
 )
 
 # hl7apy knows these structure versions; 2.8.1/2.8.2 validate as 2.8.
-_HL7APY_VERSION = {"2.3": "2.3", "2.3.1": "2.3.1", "2.4": "2.4", "2.5": "2.5", "2.5.1": "2.5.1", "2.6": "2.6",
-                   "2.7": "2.7", "2.7.1": "2.7.1", "2.8": "2.8", "2.8.1": "2.8", "2.8.2": "2.8"}
+_HL7APY_VERSION = {
+    "2.3": "2.3",
+    "2.3.1": "2.3.1",
+    "2.4": "2.4",
+    "2.5": "2.5",
+    "2.5.1": "2.5.1",
+    "2.6": "2.6",
+    "2.7": "2.7",
+    "2.7.1": "2.7.1",
+    "2.8": "2.8",
+    "2.8.1": "2.8",
+    "2.8.2": "2.8",
+}
 
 
 def parse_strict(data: bytes, *, validate: bool = True) -> Hl7Message:
@@ -57,13 +68,19 @@ def parse_strict(data: bytes, *, validate: bool = True) -> Hl7Message:
             warnings.simplefilter("ignore")
             if validate:
                 parse_message("\r".join(segments), validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
-            tree = parse_message("\r".join(wanted), validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False)
+            tree = parse_message(
+                "\r".join(wanted), validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False
+            )
     except HL7apyException:
-        raise MalformedMessage("message does not match its HL7 structure", location=f"{header.message_type}",
-                               code=SEGMENT_SEQUENCE_ERROR) from None
+        raise MalformedMessage(
+            "message does not match its HL7 structure",
+            location=f"{header.message_type}",
+            code=SEGMENT_SEQUENCE_ERROR,
+        ) from None
     except (ValueError, IndexError, KeyError, AttributeError):
-        raise MalformedMessage("message structure cannot be parsed", location="MSH",
-                               code=SEGMENT_SEQUENCE_ERROR) from None
+        raise MalformedMessage(
+            "message structure cannot be parsed", location="MSH", code=SEGMENT_SEQUENCE_ERROR
+        ) from None
     unescaper = hl7.parse(wanted[0])
     reader = _Hl7apyReader(tree, unescaper)
     _check_identifiers(reader)

@@ -57,8 +57,12 @@ def to_envelope(
     pid = reader.segments("PID")[0]
     codes = _codes(message)
     labels = {v for arv in reader.segments("ARV") if (v := arv.value(3))}
-    classification = classify(codes=codes, labels=labels, source_is_part2_program=source_is_part2_program,
-                              document_types=_document_types(message))
+    classification = classify(
+        codes=codes,
+        labels=labels,
+        source_is_part2_program=source_is_part2_program,
+        document_types=_document_types(message),
+    )
     kind = _KINDS[(header.message_type, header.trigger_event)]
     stored = message.raw if payload is None else payload
     warnings = []
@@ -68,8 +72,12 @@ def to_envelope(
     return Envelope(
         envelope_id=new_envelope_id(),
         received_at=received_at,
-        source=SourceRef(org_id=org_id, system=_first(reader, "MSH", 3) or None, format="hl7v2",
-                         message_id=header.control_id),
+        source=SourceRef(
+            org_id=org_id,
+            system=_first(reader, "MSH", 3) or None,
+            format="hl7v2",
+            message_id=header.control_id,
+        ),
         subject=SubjectRef(identifiers=identifiers(pid, 3, org_id), demographics=_demographics(pid)),
         kind=kind,
         occurred_at=_occurred_at(message),
@@ -114,8 +122,15 @@ def parse_dtm(text: str) -> datetime | None:
         sign = 1 if zone[0] == "+" else -1
         tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])))
     try:
-        return datetime(int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
-                        int(second or 0), tzinfo=tz)
+        return datetime(
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            tzinfo=tz,
+        )
     except ValueError:
         return None
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from gateway.registry.domain import Agreement, ApiClient, Organization, Personnel
+from gateway.registry.domain import Agreement, ApiClient, Organization, Personnel, Sender
 from gateway.registry.errors import NotFoundError
 from gateway.store import registry as store
 
@@ -56,6 +58,27 @@ class RegistryService:
         with self._transaction() as session:
             if not store.set_client_active(session=session, client_id=client_id, active=active):
                 raise NotFoundError(f"client {client_id!r} does not exist")
+
+    def issue_mllp_secret(self, client_id: str) -> str:
+        """Create (or replace) a client's MLLP shared secret; only its SHA-256 is stored.
+
+        Raises: NotFoundError.
+        """
+        secret = secrets.token_urlsafe(24)
+        with self._transaction() as session:
+            digest = hashlib.sha256(secret.encode()).hexdigest()
+            if not store.set_mllp_secret(session=session, client_id=client_id, secret_sha256=digest):
+                raise NotFoundError(f"client {client_id!r} does not exist")
+        return secret
+
+    def sender_by_mllp_secret(self, secret_sha256: str) -> Sender | None:
+        """The active client (with its org) whose MLLP secret has this digest."""
+        with self._transaction() as session:
+            client = store.client_by_mllp_secret(session=session, secret_sha256=secret_sha256)
+            if client is None or not client.active:
+                return None
+            org = store.get_organization(session=session, org_id=client.org_id)
+        return None if org is None else Sender(client_id=client.client_id, org=org, role=client.role)
 
     def get_client(self, client_id: str) -> ApiClient | None:
         with self._transaction() as session:

@@ -156,3 +156,12 @@ class Personnel:
             and self.training_completed_on <= day < self.training_completed_on + CJIS_TRAINING_VALID_FOR,
             background_check=self.background_check_on is not None and self.background_check_on <= day,
         )
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A client pushing records, with its org as registered (agreements included)."""
+
+    client_id: str
+    org: Organization
+    role: Role

@@ -169,3 +169,18 @@ def _personnel(row: PersonnelRow) -> Personnel:
         background_check_on=row.background_check_on,
         access_revoked_on=row.access_revoked_on,
     )
+
+
+def set_mllp_secret(*, session: Session, client_id: str, secret_sha256: str) -> bool:
+    row = session.get(ApiClientRow, client_id)
+    if row is None:
+        return False
+    row.mllp_secret_sha256 = secret_sha256
+    session.add(row)
+    session.flush()
+    return True
+
+
+def client_by_mllp_secret(*, session: Session, secret_sha256: str) -> ApiClient | None:
+    row = session.exec(select(ApiClientRow).where(ApiClientRow.mllp_secret_sha256 == secret_sha256)).first()
+    return None if row is None else _client(row)

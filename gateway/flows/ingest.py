@@ -1,0 +1,398 @@
+"""Ingest: parse → classify → resolve the person → seal → store, durably, then acknowledge.
+
+Invariants:
+- Durable before acknowledged: envelopes, person-index changes and receipts of one call
+  commit in one transaction; the ACK or response is built only after the commit returns.
+  HL7 calls take many messages at once (the MLLP group commit): each message runs in its
+  own savepoint, so one failure never takes the others down with it.
+- A redelivery (same sender org and MSH-10, Idempotency-Key, or Bundle.id + meta) is
+  answered again from its receipt and stores nothing new.
+- `source.org_id` is the sender's registered org, never the payload's.
+- Pushing needs an org type that holds health records and a BAA or QSOA in force (PUSH-INGEST;
+  the policy engine takes this decision over in the policy issue).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from connectors.envelope import Envelope, RecordKind, SubjectRef
+from connectors.errors import ConnectorError, Issue, MalformedMessage
+from connectors.fhir.parse import IssuesFound, ParsedBundle, check_single, parse_bundle
+from connectors.fhir.to_envelope import Context, FhirRecord, bundle_to_records, resource_to_record
+from connectors.hl7v2.ack import ACCEPT, ERROR, REJECT, build_ack
+from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, Hl7Message, parse, read_header, split_batch
+from connectors.hl7v2.strict import parse_strict
+from connectors.hl7v2.to_envelope import to_envelope
+from gateway.crypto import seal
+from gateway.keyring import Keyring
+from gateway.log_config import get_logger
+from gateway.outcome import operation_outcome
+from gateway.person_keys import subject_keys
+from gateway.registry.domain import Sender
+from gateway.store import envelopes as envelope_store
+from gateway.store import persons
+from policies.vocabulary import AgreementKind, OrgType, Role
+
+PUSH_ORG_TYPES = frozenset(
+    {OrgType.HOSPITAL, OrgType.CLINIC, OrgType.PART2_PROGRAM, OrgType.EMS, OrgType.CO_RESPONDER_TEAM}
+)
+PUSH_ROLES = frozenset({Role.SYSTEM, Role.CLINICIAN, Role.CORESPONDER_CLINICIAN, Role.ADMIN})
+PUSH_AGREEMENTS = frozenset({AgreementKind.BAA, AgreementKind.QSOA})
+
+log = get_logger(__name__)
+
+
+class PushRefused(Exception):
+    """The sender may not push records (PUSH-INGEST). `code` names the rule that failed."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def check_push_allowed(sender: Sender, today: date) -> None:
+    """Raises: PushRefused."""
+    if sender.org.org_type not in PUSH_ORG_TYPES:
+        raise PushRefused("PUSH-INGEST", "this organisation type may not push health records")
+    if sender.role not in PUSH_ROLES:
+        raise PushRefused("PUSH-INGEST", "this client's role may not push records")
+    if not set(sender.org.agreements_in_force(today)) & PUSH_AGREEMENTS:
+        raise PushRefused(
+            "PUSH-INGEST", "no business associate agreement or QSOA is in force for this organisation"
+        )
+
+
+@dataclass(frozen=True)
+class Hl7Item:
+    sender: Sender
+    data: bytes
+    payload: bytes | None = None  # what to store, when it differs from `data` (MLLP: MSH-8 blanked)
+
+
+@dataclass(frozen=True)
+class FhirResult:
+    status: int
+    body: dict[str, Any]
+    location: str | None = None
+    replayed: bool = False
+
+
+@dataclass
+class _Batch:
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        keyring: Keyring,
+        strict_hl7: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._keyring = keyring
+        self._strict = strict_hl7
+        self._clock = clock
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with Session(self._engine) as session, session.begin():
+            yield session
+
+    # --- HL7 v2 -------------------------------------------------------------------------------
+
+    def hl7_many(self, items: list[Hl7Item]) -> list[bytes]:
+        """Ingest many frames in one transaction; one ACK (or batch ACK) per frame, after commit."""
+        batch = _Batch()
+        acks: list[bytes] = []
+        with self._transaction() as session:
+            for item in items:
+                acks.append(self._hl7_frame(session, item, batch))
+        return acks
+
+    def _hl7_frame(self, session: Session, item: Hl7Item, batch: _Batch) -> bytes:
+        try:
+            messages = split_batch(item.data)
+        except ConnectorError as error:
+            return build_ack(None, REJECT, error)
+        if len(messages) == 1 and messages[0] is item.data:
+            return self._hl7_message(session, item.sender, item.data, item.payload, batch)
+        acks = [self._hl7_message(session, item.sender, m, None, batch) for m in messages]
+        return _batch_ack(acks)
+
+    def _hl7_message(
+        self, session: Session, sender: Sender, data: bytes, payload: bytes | None, batch: _Batch
+    ) -> bytes:
+        try:
+            header = read_header(data)
+        except ConnectorError as error:
+            return build_ack(None, REJECT, error)
+        try:
+            check_push_allowed(sender, self._clock().date())
+            message = parse_strict(data) if self._strict else parse(data)
+        except PushRefused as refused:
+            return build_ack(
+                header, REJECT, MalformedMessage(refused.reason, code=APPLICATION_INTERNAL_ERROR)
+            )
+        except ConnectorError as error:
+            code = ERROR if isinstance(error, MalformedMessage) else REJECT
+            return build_ack(header, code, error)
+        key = (sender.org.org_id, f"hl7:{header.control_id}")
+        if key in batch.seen or envelope_store.get_receipt(
+            session=session, org_id=key[0], message_key=key[1]
+        ):
+            return build_ack(header, ACCEPT)  # a redelivery: acknowledged again, stored once
+        try:
+            with session.begin_nested():
+                self._store_hl7(session, sender, message, payload)
+                envelope_store.add_receipt(
+                    session=session,
+                    org_id=key[0],
+                    message_key=key[1],
+                    response=json.dumps({"ack": ACCEPT}),
+                    created_at=self._clock(),
+                )
+        except Exception as exc:
+            log.error("hl7_store_failed", org_id=sender.org.org_id, error_type=type(exc).__name__)
+            return build_ack(
+                header,
+                ERROR,
+                MalformedMessage(
+                    "message could not be stored; resend later", code=APPLICATION_INTERNAL_ERROR
+                ),
+            )
+        batch.seen.add(key)
+        return build_ack(header, ACCEPT)
+
+    def _store_hl7(
+        self, session: Session, sender: Sender, message: Hl7Message, payload: bytes | None
+    ) -> None:
+        envelope = to_envelope(
+            message,
+            org_id=sender.org.org_id,
+            source_is_part2_program=sender.org.part2_program,
+            received_at=self._clock(),
+            payload=payload,
+        )
+        person_id = self._resolve(session, envelope, defines_subject=True)
+        if envelope.merge_from:
+            merged_keys = subject_keys(
+                SubjectRef(identifiers=envelope.merge_from),
+                org_id=sender.org.org_id,
+                index_key=self._keyring.index_key,
+            )
+            persons.merge(session=session, surviving=person_id, merged_keys=merged_keys)
+        envelope_store.insert_envelopes(session=session, rows=[self._row(envelope, person_id)])
+
+    # --- FHIR R4 ------------------------------------------------------------------------------
+
+    def fhir_bundle(
+        self, sender: Sender, document: dict[str, Any], idempotency_key: str | None
+    ) -> FhirResult:
+        """A transaction (all or nothing) or batch (entry by entry) Bundle.
+
+        Raises:
+            PushRefused; ConnectorError (IssuesFound lists every problem) for a rejected Bundle.
+        """
+        check_push_allowed(sender, self._clock().date())
+        bundle = parse_bundle(document)
+        key = _bundle_key(bundle, idempotency_key)
+        with self._transaction() as session:
+            if key and (
+                replay := envelope_store.get_receipt(
+                    session=session, org_id=sender.org.org_id, message_key=key
+                )
+            ):
+                return FhirResult(status=200, body=json.loads(replay), replayed=True)
+            context = Context(
+                org_id=sender.org.org_id,
+                source_is_part2_program=sender.org.part2_program,
+                received_at=self._clock(),
+                message_id=key,
+            )
+            records = bundle_to_records(bundle, context)
+            if bundle.bundle_type == "transaction":
+                body = self._transaction_bundle(session, records)
+            else:
+                body = self._batch_bundle(session, records)
+            if key:
+                envelope_store.add_receipt(
+                    session=session,
+                    org_id=sender.org.org_id,
+                    message_key=key,
+                    response=json.dumps(body),
+                    created_at=self._clock(),
+                )
+        return FhirResult(status=200, body=body)
+
+    def fhir_resource(
+        self, sender: Sender, resource_type: str | None, document: dict[str, Any], idempotency_key: str | None
+    ) -> FhirResult:
+        """One resource (POST /fhir/r4/{type}): 201 with the stored resource's id.
+
+        Raises:
+            PushRefused; ConnectorError (IssuesFound) for an invalid resource or subject.
+        """
+        check_push_allowed(sender, self._clock().date())
+        check_single(document, resource_type)
+        key = f"key:{idempotency_key}" if idempotency_key else None
+        with self._transaction() as session:
+            if key and (
+                replay := envelope_store.get_receipt(
+                    session=session, org_id=sender.org.org_id, message_key=key
+                )
+            ):
+                stored = json.loads(replay)
+                return FhirResult(
+                    status=200, body=stored["resource"], location=stored["location"], replayed=True
+                )
+            context = Context(
+                org_id=sender.org.org_id,
+                source_is_part2_program=sender.org.part2_program,
+                received_at=self._clock(),
+                message_id=key,
+            )
+            record = resource_to_record(document, context, str(document["resourceType"]))
+            if isinstance(record, list):
+                raise IssuesFound(record)
+            stored_id = self._store_record(session, record, str(document["resourceType"]))
+            if isinstance(stored_id, Issue):
+                raise IssuesFound([stored_id])
+            response = _response_entry(record, stored_id)
+            resource = {
+                **document,
+                "id": stored_id,
+                "meta": {
+                    **(document.get("meta") or {}),
+                    "versionId": "1",
+                    "lastUpdated": record.envelope.received_at.isoformat(),
+                },
+            }
+            if key:
+                envelope_store.add_receipt(
+                    session=session,
+                    org_id=sender.org.org_id,
+                    message_key=key,
+                    response=json.dumps({"resource": resource, "location": response["location"]}),
+                    created_at=self._clock(),
+                )
+        return FhirResult(status=201, body=resource, location=response["location"])
+
+    def _transaction_bundle(
+        self, session: Session, records: dict[int, FhirRecord | list[Issue]]
+    ) -> dict[str, Any]:
+        issues = [issue for result in records.values() if isinstance(result, list) for issue in result]
+        if issues:
+            raise IssuesFound(issues)
+        entries = []
+        for index, record in sorted(records.items()):
+            assert not isinstance(record, list)
+            stored = self._store_record(session, record, f"Bundle.entry[{index}].resource")
+            if isinstance(stored, Issue):
+                issues.append(stored)
+                continue
+            entries.append({"response": _response_entry(record, stored)})
+        if issues:
+            raise IssuesFound(issues)  # the transaction rolls back: nothing of the Bundle is stored
+        return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+
+    def _batch_bundle(self, session: Session, records: dict[int, FhirRecord | list[Issue]]) -> dict[str, Any]:
+        entries = []
+        for index, result in sorted(records.items()):
+            if isinstance(result, list):
+                entries.append({"response": _error_entry(result)})
+                continue
+            with session.begin_nested() as savepoint:
+                stored = self._store_record(session, result, f"Bundle.entry[{index}].resource")
+                if isinstance(stored, Issue):
+                    savepoint.rollback()
+                    entries.append({"response": _error_entry([stored])})
+                    continue
+            entries.append({"response": _response_entry(result, stored)})
+        return {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
+
+    def _store_record(self, session: Session, record: FhirRecord, path: str) -> str | Issue:
+        """Store one record; its id for the response, or an Issue when its subject is unknown."""
+        envelope = record.envelope
+        try:
+            person_id = self._resolve(session, envelope, defines_subject=envelope.kind is RecordKind.PATIENT)
+        except persons.SubjectUnresolved:
+            element = "patient" if record.resource_type == "Consent" else "subject"
+            return Issue(
+                "error",
+                "not-found",
+                f"{path}.{element}",
+                "the referenced Patient is unknown: push the Patient first or reference it by identifier",
+            )
+        envelope_store.insert_envelopes(session=session, rows=[self._row(envelope, person_id)])
+        return person_id if envelope.kind is RecordKind.PATIENT else envelope.envelope_id
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def _resolve(self, session: Session, envelope: Envelope, *, defines_subject: bool) -> str:
+        keys = subject_keys(
+            envelope.subject, org_id=envelope.source.org_id, index_key=self._keyring.index_key
+        )
+        return persons.resolve(session=session, keys=keys, defines_subject=defines_subject).person_id
+
+    def _row(self, envelope: Envelope, person_id: str) -> dict[str, Any]:
+        aad = envelope.envelope_id.encode()
+        facts = json.dumps(envelope.facts, sort_keys=True).encode()
+        return {
+            "envelope_id": envelope.envelope_id,
+            "received_at": envelope.received_at,
+            "source_org_id": envelope.source.org_id,
+            "source_format": envelope.source.format,
+            "source_system": (envelope.source.system or None) and envelope.source.system[:255],
+            "message_id": (envelope.source.message_id or None) and envelope.source.message_id[:255],
+            "kind": envelope.kind.value,
+            "occurred_at": envelope.occurred_at,
+            "person_id": person_id,
+            "data_classes": ",".join(sorted(c.value for c in envelope.data_classes)),
+            "security_labels": ",".join(sorted(envelope.security_labels))[:255],
+            "warnings": ",".join(envelope.warnings),
+            "payload_sha256": envelope.payload_sha256,
+            "payload_sealed": seal(self._keyring, envelope.payload, associated_data=aad),
+            "facts_sealed": seal(self._keyring, facts, associated_data=aad + b"|facts"),
+        }
+
+
+def _bundle_key(bundle: ParsedBundle, idempotency_key: str | None) -> str | None:
+    if idempotency_key:
+        return f"key:{idempotency_key}"
+    if bundle.bundle_id and bundle.version_marker:
+        return f"bundle:{bundle.bundle_id}|{bundle.version_marker}"
+    return None
+
+
+def _response_entry(record: FhirRecord, stored_id: str) -> dict[str, str]:
+    return {
+        "status": "201 Created",
+        "location": f"{record.resource_type}/{stored_id}/_history/1",
+        "etag": 'W/"1"',
+        "lastModified": record.envelope.received_at.isoformat(),
+    }
+
+
+def _error_entry(issues: list[Issue]) -> dict[str, Any]:
+    status = "404 Not Found" if all(i.code == "not-found" for i in issues) else "400 Bad Request"
+    return {"status": status, "outcome": operation_outcome(issues)}
+
+
+def _batch_ack(acks: list[bytes]) -> bytes:
+    """A batch of ACKs answers a batch of messages (HL7 v2 2.10.3)."""
+    count = len(acks)
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return b"BHS|^~\\&|||||" + stamp.encode() + b"\r" + b"".join(acks) + f"BTS|{count}\r".encode()
