@@ -139,6 +139,7 @@ class Server:
     base_url: str
     process: subprocess.Popen[str]
     log_path: Path
+    mllp_port: int
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -147,11 +148,12 @@ class Server:
 def start_server(installation: Installation, **env: str) -> Server:
     """Start `consent-gateway serve` on a free port and wait until /healthz answers."""
     port = free_port()
+    mllp_port = int(env.pop("CGW_MLLP_PORT", 0)) or free_port()
     log_path = installation.root / f"serve-{port}.log"
-    with log_path.open("w") as log_file:
+    with log_path.open("a") as log_file:
         process = subprocess.Popen(
             [CLI, "serve", "--port", str(port)],
-            env=installation.env(CGW_LOG_LEVEL="info", **env),
+            env=installation.env(CGW_LOG_LEVEL="info", CGW_MLLP_PORT=str(mllp_port), **env),
             cwd=installation.root,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -164,7 +166,7 @@ def start_server(installation: Installation, **env: str) -> Server:
             raise AssertionError(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return Server(base_url=base_url, process=process, log_path=log_path)
+                return Server(base_url=base_url, process=process, log_path=log_path, mllp_port=mllp_port)
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
@@ -187,3 +189,49 @@ def server(upgraded: Installation) -> Iterator[Server]:
         yield running
     finally:
         stop_server(running)
+
+
+@dataclass
+class Hospital:
+    """A registered hospital with a BAA, an EHR client, its bearer token and MLLP secret."""
+
+    org_id: str
+    client_id: str
+    token: str
+    mllp_secret: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def register_sender(
+    installation: Installation,
+    org_id: str = "ghh",
+    *,
+    org_type: str = "hospital",
+    part2_program: bool = False,
+    agreements: tuple[str, ...] = ("baa:2026-01-01",),
+) -> Hospital:
+    """Register an org, its system client, a token and an MLLP secret (in-process, fast)."""
+    from gateway.auth.tokens import issue_token
+    from gateway.flows.registry import RegistryService
+    from gateway.keyring import load_keyring
+    from gateway.registry import ApiClient, Organization, parse_agreement
+    from policies.vocabulary import OrgType, Role
+
+    settings = load_settings(database_url=installation.database_url, keyring=installation.keyring)
+    engine = create_db_engine(settings)
+    try:
+        registry = RegistryService(engine)
+        registry.register_org(
+            Organization(org_id=org_id, name=f"{org_id} org", org_type=OrgType(org_type), part2_program=part2_program,
+                         agreements=tuple(parse_agreement(a) for a in agreements))
+        )
+        client_id = f"{org_id}-ehr"
+        registry.register_client(ApiClient(client_id=client_id, org_id=org_id, role=Role.SYSTEM))
+        secret = registry.issue_mllp_secret(client_id)
+    finally:
+        engine.dispose()
+    token = issue_token(keyring=load_keyring(installation.keyring), settings=settings, client_id=client_id)
+    return Hospital(org_id=org_id, client_id=client_id, token=token, mllp_secret=secret)
