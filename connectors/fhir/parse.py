@@ -135,7 +135,7 @@ def parse_bundle(document: dict[str, Any]) -> ParsedBundle:
             urn:uuid references), which fails a batch as a whole too.
     """
     bundle_type = document.get("type")
-    if bundle_type not in BUNDLE_TYPES:
+    if not isinstance(bundle_type, str) or bundle_type not in BUNDLE_TYPES:
         raise UnsupportedMessage(
             "only transaction and batch Bundles are accepted", location="Bundle.type", code="not-supported"
         )
