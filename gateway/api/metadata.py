@@ -19,7 +19,12 @@ FHIR_JSON = "application/fhir+json"
 
 # FHIR resource types this gateway serves, with their interactions. Each capability issue
 # adds its rows here, so /metadata always lists exactly what is implemented.
-IMPLEMENTED_RESOURCES: tuple[dict[str, Any], ...] = ()
+INGESTED = ("Patient", "Encounter", "Condition", "Observation", "Flag", "CarePlan", "CareTeam", "DocumentReference",
+            "Consent")
+IMPLEMENTED_RESOURCES: tuple[dict[str, Any], ...] = tuple(
+    {"type": name, "interaction": [{"code": "create"}]} for name in INGESTED
+)
+SYSTEM_INTERACTIONS = ({"code": "transaction"}, {"code": "batch"})
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -51,6 +56,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                     "description": "OAuth 2.0 bearer JWTs (embedded Ed25519 issuer or the OIDC issuer).",
                 },
                 "resource": list(IMPLEMENTED_RESOURCES),
+                "interaction": list(SYSTEM_INTERACTIONS),
             }
         ],
     }

@@ -1,0 +1,255 @@
+"""EHR ingest through a real server on SQLite and PostgreSQL: HL7 v2 over HTTP, FHIR, the person index."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from gateway.crypto import open_sealed
+from gateway.keyring import load_keyring
+from gateway.settings import load_settings
+from gateway.store.database import create_db_engine
+from tests.builders.hl7 import Person, adt
+from tests.conftest import Hospital, Installation, Server, register_sender
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+JANE = Person(mrn="MRN-100", family="Doe", given="Jane", birth_date=date(1980, 2, 3))
+
+
+@pytest.fixture
+def hospital(upgraded: Installation) -> Hospital:
+    return register_sender(upgraded)
+
+
+def _rows(installation: Installation, sql: str) -> list[Any]:
+    engine = create_db_engine(load_settings(database_url=installation.database_url))
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+def _post_hl7(server: Server, hospital: Hospital, body: bytes) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/hl7v2", content=body, headers=hospital.auth, timeout=30)
+
+
+def _post_fhir(server: Server, hospital: Hospital, path: str, document: Any, **headers: str) -> httpx.Response:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return httpx.post(f"{server.base_url}/fhir/r4{path}", content=body, timeout=30,
+                      headers={**hospital.auth, "Content-Type": "application/fhir+json", **headers})
+
+
+def test_hl7_corpus_feed_lands_as_sealed_envelopes(server: Server, upgraded: Installation, hospital: Hospital) -> None:
+    accepted = 0
+    for path in sorted((CORPUS / "hl7v2").iterdir()):
+        answer = _post_hl7(server, hospital, path.read_bytes())
+        assert answer.headers["content-type"].startswith("x-application/hl7-v2+er7")
+        msa = [s for s in answer.content.split(b"\r") if s.startswith(b"MSA")][0].split(b"|")[1]
+        assert answer.status_code == {b"AA": 200, b"AE": 422, b"AR": 400}[msa]
+        accepted += msa == b"AA"
+    assert accepted == 9
+    rows = _rows(upgraded, "SELECT envelope_id, payload_sealed, source_format, source_org_id FROM envelopes")
+    # four FHIR-Converter samples share MSH-10 MSG00001: one stored, three acknowledged as redeliveries
+    assert len(rows) == 6
+    keyring = load_keyring(upgraded.keyring)
+    for envelope_id, sealed, source_format, org in rows:
+        assert (source_format, org) == ("hl7v2", "ghh")
+        assert open_sealed(keyring, bytes(sealed), associated_data=envelope_id.encode()).startswith((b"MSH", b"\xef"))
+
+
+def test_redelivered_message_is_acknowledged_again_and_stored_once(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    message = adt(JANE, control_id="REDELIVER-1").encode()
+    first, second = _post_hl7(server, hospital, message), _post_hl7(server, hospital, message)
+    assert b"MSA|AA|REDELIVER-1|" in first.content
+    assert b"MSA|AA|REDELIVER-1|" in second.content
+    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 1
+
+
+def test_identifier_and_demographic_linking_and_a_possible_duplicate(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    _post_hl7(server, hospital, adt(JANE, control_id="L1").encode())
+    same_mrn = Person(mrn="MRN-100", family="Doe-Smith", given="Jane", birth_date=JANE.birth_date)
+    _post_hl7(server, hospital, adt(same_mrn, control_id="L2").encode())  # exact identifier link
+    new_mrn = Person(mrn="OTHER-5", family="DOE", given="jáne", birth_date=JANE.birth_date)
+    _post_hl7(server, hospital, adt(new_mrn, control_id="L3").encode())  # unique demographic match
+    people = _rows(upgraded, "SELECT DISTINCT person_id FROM envelopes")
+    assert len(people) == 1
+    twin = Person(mrn="TWIN-1", family="Doe", given="Jane", birth_date=JANE.birth_date, sex="M")
+    _post_hl7(server, hospital, adt(twin, control_id="L4").encode())  # same name and birth date, other sex
+    assert len(_rows(upgraded, "SELECT DISTINCT person_id FROM envelopes")) == 2
+    listing = json.loads(upgraded.cli_ok("persons", "duplicates", "--json"))
+    assert [row["reason"] for row in listing] == ["DEMOGRAPHIC_AMBIGUOUS"]
+    assert "Doe" not in json.dumps(listing)
+
+
+def test_a40_merge_points_the_old_person_at_the_survivor(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    old = Person(mrn="OLD-1", family="Roe", given="Rick", birth_date=JANE.birth_date)
+    _post_hl7(server, hospital, adt(old, control_id="M1").encode())
+    _post_hl7(server, hospital, adt(JANE, control_id="M2").encode())
+    merge = adt(JANE, control_id="M3", event="A40",
+                extra_segments=("MRG|OLD-1^^^GHH&2.16.840.1.113883.19.5&ISO^MR",)).encode()
+    assert b"MSA|AA|M3|" in _post_hl7(server, hospital, merge).content
+    merged = _rows(upgraded, "SELECT person_id, merged_into FROM persons WHERE merged_into IS NOT NULL")
+    assert len(merged) == 1
+    survivor = _rows(upgraded, "SELECT person_id FROM envelopes WHERE message_id = 'M2'")[0][0]
+    assert merged[0][1] == survivor
+    _post_hl7(server, hospital, adt(old, control_id="M4").encode())  # the old MRN now resolves to the survivor
+    assert _rows(upgraded, "SELECT person_id FROM envelopes WHERE message_id = 'M4'")[0][0] == survivor
+
+
+def test_part2_program_records_are_labelled_part2(server: Server, upgraded: Installation) -> None:
+    clinic = register_sender(upgraded, "crisis-clinic", org_type="part2_program", part2_program=True,
+                             agreements=("qsoa:2026-01-01",))
+    assert _post_hl7(server, clinic, adt(JANE, control_id="P2").encode()).status_code == 200
+    classes, labels = _rows(upgraded, "SELECT data_classes, security_labels FROM envelopes")[0]
+    assert "part2" in classes.split(",")
+    assert "42CFRPart2" in labels.split(",")
+
+
+def test_orgs_that_may_not_push_are_refused(server: Server, upgraded: Installation) -> None:
+    police = register_sender(upgraded, "pd", org_type="police", agreements=("data_sharing_mou:2026-01-01",))
+    answer = _post_hl7(server, police, adt(JANE).encode())
+    assert answer.status_code == 400
+    assert b"MSA|AR|" in answer.content
+    lapsed = register_sender(upgraded, "old-hosp", agreements=("baa:2020-01-01:2021-01-01",))
+    refused = _post_fhir(server, lapsed, "/Patient", {"resourceType": "Patient", "name": [{"family": "X"}]})
+    assert refused.status_code == 403
+    assert refused.json()["issue"][0]["code"] == "forbidden"
+    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 0
+
+
+def test_fhir_corpus_feed_in_order(server: Server, upgraded: Installation, hospital: Hospital) -> None:
+    fhir = CORPUS / "fhir"
+    patient = _post_fhir(server, hospital, "/Patient", (fhir / "spec_patient-example-f001-pieter.json").read_bytes())
+    assert patient.status_code == 201
+    person_id = patient.json()["id"]
+    assert patient.headers["location"].endswith(f"/fhir/r4/Patient/{person_id}/_history/1")
+    for name, kind in (("spec_encounter-example-f001-heart.json", "Encounter"),
+                       ("spec_condition-example-f001-heart.json", "Condition"),
+                       ("spec_observation-example-f002-excess.json", "Observation"),
+                       ("spec_consent-example-notOrg.json", "Consent")):
+        created = _post_fhir(server, hospital, f"/{kind}", (fhir / name).read_bytes())
+        assert created.status_code == 201, created.text
+    unknown = _post_fhir(server, hospital, "/Consent", (fhir / "spec_consent-example-smartonfhir.json").read_bytes())
+    assert unknown.status_code == 422
+    assert unknown.json()["issue"][0]["expression"] == ["Consent.patient"]
+    assert _rows(upgraded, "SELECT DISTINCT person_id FROM envelopes") == [(person_id,)]
+    kinds = sorted(r[0] for r in _rows(upgraded, "SELECT kind FROM envelopes"))
+    assert kinds == ["condition", "consent", "encounter", "observation", "patient"]
+
+
+def _transaction() -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001",
+         "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.3", "value": "T-1"}],
+                      "name": [{"family": "Doe", "given": ["Jane"]}], "birthDate": "1980-02-03"},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Encounter", "status": "in-progress", "class": {"code": "EMER"},
+                      "subject": {"reference": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001"}},
+         "request": {"method": "POST", "url": "Encounter"}},
+        {"resource": {"resourceType": "CarePlan", "status": "active", "intent": "plan",
+                      "subject": {"reference": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001"},
+                      "period": {"end": "2027-06-01"}},
+         "request": {"method": "POST", "url": "CarePlan"}},
+    ]}
+
+
+def test_transaction_bundle_gets_a_transaction_response_and_is_idempotent(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    first = _post_fhir(server, hospital, "", _transaction(), **{"Idempotency-Key": "tx-1"})
+    assert first.status_code == 200
+    body = first.json()
+    assert body["type"] == "transaction-response"
+    assert [e["response"]["status"] for e in body["entry"]] == ["201 Created"] * 3
+    assert body["entry"][1]["response"]["location"].startswith("Encounter/")
+    again = _post_fhir(server, hospital, "", _transaction(), **{"Idempotency-Key": "tx-1"})
+    assert again.json() == body
+    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 3
+
+
+def test_invalid_transaction_stores_nothing(server: Server, upgraded: Installation, hospital: Hospital) -> None:
+    bundle = _transaction()
+    bundle["entry"][2]["resource"]["period"] = {"end": "June next year"}
+    answer = _post_fhir(server, hospital, "", bundle)
+    assert answer.status_code == 400
+    issue = answer.json()["issue"][0]
+    assert (issue["code"], issue["expression"]) == ("value", ["Bundle.entry[2].resource.period.end"])
+    assert "June" not in answer.text
+    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 0
+    assert _rows(upgraded, "SELECT count(*) FROM persons")[0][0] == 0
+
+
+def test_batch_bundle_answers_entry_by_entry(server: Server, upgraded: Installation, hospital: Hospital) -> None:
+    bundle = _transaction()
+    bundle["type"] = "batch"
+    bundle["entry"].append({"resource": {"resourceType": "Flag", "status": "active", "code": {"text": "x"},
+                                         "subject": {"reference": "Patient/never-pushed"}},
+                            "request": {"method": "POST", "url": "Flag"}})
+    bundle["entry"].append({"request": {"method": "GET", "url": "Patient?name=x"}})
+    body = _post_fhir(server, hospital, "", bundle).json()
+    assert body["type"] == "batch-response"
+    statuses = [e["response"]["status"] for e in body["entry"]]
+    assert statuses == ["201 Created", "201 Created", "201 Created", "404 Not Found", "400 Bad Request"]
+    assert body["entry"][4]["response"]["outcome"]["issue"][0]["code"] == "not-supported"
+    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "structure"),
+        ((CORPUS / "fhir" / "msfhirserver_Bundle-Batch.json").read_bytes(), 400, "duplicate"),
+        ((CORPUS / "fhir" / "spec_bundle-references.json").read_bytes(), 400, "not-supported"),
+        (json.dumps({"resourceType": "Patient"}).encode(), 400, "not-supported"),
+    ],
+    ids=["not-json", "duplicate-fullurl", "collection", "resource-at-base"],
+)
+def test_bad_bundles_get_an_operation_outcome(
+    server: Server, upgraded: Installation, hospital: Hospital, body: bytes, status: int, code: str
+) -> None:
+    answer = _post_fhir(server, hospital, "", body)
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("application/fhir+json")
+    assert answer.json()["resourceType"] == "OperationOutcome"
+    assert answer.json()["issue"][0]["code"] == code
+    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 0
+
+
+def test_oversize_bodies_are_refused_cleanly(upgraded: Installation, hospital: Hospital) -> None:
+    from tests.conftest import start_server, stop_server
+
+    small = start_server(upgraded, CGW_MAX_MESSAGE_BYTES="4096")
+    try:
+        big = adt(JANE).encode() + b"\rNTE|" + b"x" * 8000
+        answer = _post_hl7(small, hospital, big)
+        assert answer.status_code == 413
+        assert b"MSA|AR|" in answer.content
+        fhir = _post_fhir(small, hospital, "", b"{" + b" " * 8000 + b"}")
+        assert (fhir.status_code, fhir.json()["issue"][0]["code"]) == (413, "too-long")
+        assert httpx.get(f"{small.base_url}/healthz").status_code == 200
+    finally:
+        stop_server(small)
+    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 0
+
+
+def test_capability_statement_lists_the_ingest_interactions(server: Server) -> None:
+    statement = httpx.get(f"{server.base_url}/metadata").json()
+    resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert set(resources) >= {"Patient", "Encounter", "Condition", "Observation", "Flag", "CarePlan", "CareTeam",
+                              "DocumentReference", "Consent"}
+    assert resources["Encounter"]["interaction"] == [{"code": "create"}]
+    assert statement["rest"][0]["interaction"] == [{"code": "transaction"}, {"code": "batch"}]
+
