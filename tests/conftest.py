@@ -153,7 +153,7 @@ def start_server(installation: Installation, **env: str) -> Server:
     with log_path.open("a") as log_file:
         process = subprocess.Popen(
             [CLI, "serve", "--port", str(port)],
-            env=installation.env(CGW_LOG_LEVEL="info", CGW_MLLP_PORT=str(mllp_port), **env),
+            env=installation.env(**{"CGW_LOG_LEVEL": "info", **env, "CGW_MLLP_PORT": str(mllp_port)}),
             cwd=installation.root,
             stdout=log_file,
             stderr=subprocess.STDOUT,

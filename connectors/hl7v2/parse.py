@@ -322,9 +322,8 @@ class _PythonHl7Segment:
 
     def value(self, field: int, component: int = 1, subcomponent: int = 1, repetition: int = 1) -> str:
         try:
-            value = self._message.extract_field(
-                self._name, self._number, field, repetition, component, subcomponent
-            )
+            # the segment's own extract_field: the message's rescans every segment on each call
+            value = self._segment.extract_field(self._number, field, repetition, component, subcomponent)
         except (IndexError, KeyError, ValueError):
             return ""
         return str(value).strip()

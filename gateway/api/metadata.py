@@ -19,8 +19,17 @@ FHIR_JSON = "application/fhir+json"
 
 # FHIR resource types this gateway serves, with their interactions. Each capability issue
 # adds its rows here, so /metadata always lists exactly what is implemented.
-INGESTED = ("Patient", "Encounter", "Condition", "Observation", "Flag", "CarePlan", "CareTeam", "DocumentReference",
-            "Consent")
+INGESTED = (
+    "Patient",
+    "Encounter",
+    "Condition",
+    "Observation",
+    "Flag",
+    "CarePlan",
+    "CareTeam",
+    "DocumentReference",
+    "Consent",
+)
 IMPLEMENTED_RESOURCES: tuple[dict[str, Any], ...] = tuple(
     {"type": name, "interaction": [{"code": "create"}]} for name in INGESTED
 )

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from connectors.envelope import Envelope, RecordKind, SubjectRef
@@ -29,7 +30,7 @@ from connectors.errors import ConnectorError, Issue, MalformedMessage
 from connectors.fhir.parse import IssuesFound, ParsedBundle, check_single, parse_bundle
 from connectors.fhir.to_envelope import Context, FhirRecord, bundle_to_records, resource_to_record
 from connectors.hl7v2.ack import ACCEPT, ERROR, REJECT, build_ack
-from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, Hl7Message, parse, read_header, split_batch
+from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, Header, parse, read_header, split_batch
 from connectors.hl7v2.strict import parse_strict
 from connectors.hl7v2.to_envelope import to_envelope
 from gateway.crypto import seal
@@ -40,6 +41,7 @@ from gateway.person_keys import subject_keys
 from gateway.registry.domain import Sender
 from gateway.store import envelopes as envelope_store
 from gateway.store import persons
+from gateway.store.database import writer
 from policies.vocabulary import AgreementKind, OrgType, Role
 
 PUSH_ORG_TYPES = frozenset(
@@ -87,11 +89,6 @@ class FhirResult:
     replayed: bool = False
 
 
-@dataclass
-class _Batch:
-    seen: set[tuple[str, str]] = field(default_factory=set)
-
-
 class IngestService:
     def __init__(
         self,
@@ -108,77 +105,58 @@ class IngestService:
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
-        with Session(self._engine) as session, session.begin():
+        with Session(writer(self._engine)) as session, session.begin():
             yield session
 
     # --- HL7 v2 -------------------------------------------------------------------------------
 
     def hl7_many(self, items: list[Hl7Item]) -> list[bytes]:
-        """Ingest many frames in one transaction; one ACK (or batch ACK) per frame, after commit."""
-        batch = _Batch()
-        acks: list[bytes] = []
-        with self._transaction() as session:
-            for item in items:
-                acks.append(self._hl7_frame(session, item, batch))
-        return acks
+        """Ingest many frames in one transaction; one ACK (or batch ACK) per frame, after commit.
 
-    def _hl7_frame(self, session: Session, item: Hl7Item, batch: _Batch) -> bytes:
+        Parsing happens before the transaction. If the batch's transaction fails, each message
+        is retried in a transaction of its own, so one bad message cannot fail its neighbours.
+        """
+        frames = [self._prepare_frame(item) for item in items]
+        pending = [message for frame in frames for message in frame if message.ack is None]
+        try:
+            with self._transaction() as session:
+                accepted = self._store_messages(session.connection(), pending)
+        except SQLAlchemyError as exc:
+            log.error("hl7_batch_failed", count=len(pending), error_type=type(exc).__name__)
+            accepted = [self._store_alone(message) for message in pending]
+        for message, ack in zip(pending, accepted, strict=True):
+            message.ack = ack
+        return [_frame_ack(frame) for frame in frames]
+
+    def _prepare_frame(self, item: Hl7Item) -> list[_Prepared]:
         try:
             messages = split_batch(item.data)
         except ConnectorError as error:
-            return build_ack(None, REJECT, error)
-        if len(messages) == 1 and messages[0] is item.data:
-            return self._hl7_message(session, item.sender, item.data, item.payload, batch)
-        acks = [self._hl7_message(session, item.sender, m, None, batch) for m in messages]
-        return _batch_ack(acks)
+            return [_Prepared(ack=build_ack(None, REJECT, error))]
+        single = len(messages) == 1 and messages[0] is item.data
+        prepared = [self._prepare(item.sender, m, item.payload if single else None) for m in messages]
+        if not single:
+            prepared[0].batch = True
+        return prepared
 
-    def _hl7_message(
-        self, session: Session, sender: Sender, data: bytes, payload: bytes | None, batch: _Batch
-    ) -> bytes:
+    def _prepare(self, sender: Sender, data: bytes, payload: bytes | None) -> _Prepared:
         try:
             header = read_header(data)
         except ConnectorError as error:
-            return build_ack(None, REJECT, error)
+            return _Prepared(ack=build_ack(None, REJECT, error))
         try:
             check_push_allowed(sender, self._clock().date())
             message = parse_strict(data) if self._strict else parse(data)
         except PushRefused as refused:
-            return build_ack(
-                header, REJECT, MalformedMessage(refused.reason, code=APPLICATION_INTERNAL_ERROR)
+            return _Prepared(
+                ack=build_ack(
+                    header, REJECT, MalformedMessage(refused.reason, code=APPLICATION_INTERNAL_ERROR)
+                )
             )
         except ConnectorError as error:
-            code = ERROR if isinstance(error, MalformedMessage) else REJECT
-            return build_ack(header, code, error)
-        key = (sender.org.org_id, f"hl7:{header.control_id}")
-        if key in batch.seen or envelope_store.get_receipt(
-            session=session, org_id=key[0], message_key=key[1]
-        ):
-            return build_ack(header, ACCEPT)  # a redelivery: acknowledged again, stored once
-        try:
-            with session.begin_nested():
-                self._store_hl7(session, sender, message, payload)
-                envelope_store.add_receipt(
-                    session=session,
-                    org_id=key[0],
-                    message_key=key[1],
-                    response=json.dumps({"ack": ACCEPT}),
-                    created_at=self._clock(),
-                )
-        except Exception as exc:
-            log.error("hl7_store_failed", org_id=sender.org.org_id, error_type=type(exc).__name__)
-            return build_ack(
-                header,
-                ERROR,
-                MalformedMessage(
-                    "message could not be stored; resend later", code=APPLICATION_INTERNAL_ERROR
-                ),
+            return _Prepared(
+                ack=build_ack(header, ERROR if isinstance(error, MalformedMessage) else REJECT, error)
             )
-        batch.seen.add(key)
-        return build_ack(header, ACCEPT)
-
-    def _store_hl7(
-        self, session: Session, sender: Sender, message: Hl7Message, payload: bytes | None
-    ) -> None:
         envelope = to_envelope(
             message,
             org_id=sender.org.org_id,
@@ -186,15 +164,61 @@ class IngestService:
             received_at=self._clock(),
             payload=payload,
         )
-        person_id = self._resolve(session, envelope, defines_subject=True)
+        return _Prepared(header=header, envelope=envelope, message_key=f"hl7:{header.control_id}")
+
+    def _store_messages(self, connection: Connection, messages: list[_Prepared]) -> list[bytes]:
+        """Store each message not seen before; redeliveries are acknowledged, not stored."""
+        known: dict[str, set[str]] = {}
+        for org_id in {m.org_id for m in messages}:
+            keys = [m.message_key for m in messages if m.org_id == org_id]
+            known[org_id] = set(
+                envelope_store.receipts(connection=connection, org_id=org_id, message_keys=keys)
+            )
+        rows: list[dict[str, Any]] = []
+        receipts: list[dict[str, Any]] = []
+        acks: list[bytes] = []
+        for message in messages:
+            if message.message_key not in known[message.org_id]:
+                known[message.org_id].add(message.message_key)
+                rows.append(self._row(message.envelope_or_raise, self._resolve_hl7(connection, message)))
+                receipts.append(
+                    {
+                        "source_org_id": message.org_id,
+                        "message_key": message.message_key,
+                        "response": _AA_RECEIPT,
+                        "created_at": self._clock(),
+                    }
+                )
+            acks.append(build_ack(message.header, ACCEPT))
+        envelope_store.insert_envelopes(connection=connection, rows=rows)
+        envelope_store.add_receipts(connection=connection, rows=receipts)
+        return acks
+
+    def _store_alone(self, message: _Prepared) -> bytes:
+        try:
+            with self._transaction() as session:
+                return self._store_messages(session.connection(), [message])[0]
+        except SQLAlchemyError as exc:
+            log.error("hl7_store_failed", error_type=type(exc).__name__)
+            return build_ack(
+                message.header,
+                ERROR,
+                MalformedMessage(
+                    "message could not be stored; resend later", code=APPLICATION_INTERNAL_ERROR
+                ),
+            )
+
+    def _resolve_hl7(self, connection: Connection, message: _Prepared) -> str:
+        envelope = message.envelope_or_raise
+        person_id = self._resolve(connection, envelope, defines_subject=True)
         if envelope.merge_from:
             merged_keys = subject_keys(
                 SubjectRef(identifiers=envelope.merge_from),
-                org_id=sender.org.org_id,
+                org_id=envelope.source.org_id,
                 index_key=self._keyring.index_key,
             )
-            persons.merge(session=session, surviving=person_id, merged_keys=merged_keys)
-        envelope_store.insert_envelopes(session=session, rows=[self._row(envelope, person_id)])
+            persons.merge(connection=connection, surviving=person_id, merged_keys=merged_keys)
+        return person_id
 
     # --- FHIR R4 ------------------------------------------------------------------------------
 
@@ -210,11 +234,7 @@ class IngestService:
         bundle = parse_bundle(document)
         key = _bundle_key(bundle, idempotency_key)
         with self._transaction() as session:
-            if key and (
-                replay := envelope_store.get_receipt(
-                    session=session, org_id=sender.org.org_id, message_key=key
-                )
-            ):
+            if key and (replay := _receipt(session, sender.org.org_id, key)):
                 return FhirResult(status=200, body=json.loads(replay), replayed=True)
             context = Context(
                 org_id=sender.org.org_id,
@@ -228,13 +248,7 @@ class IngestService:
             else:
                 body = self._batch_bundle(session, records)
             if key:
-                envelope_store.add_receipt(
-                    session=session,
-                    org_id=sender.org.org_id,
-                    message_key=key,
-                    response=json.dumps(body),
-                    created_at=self._clock(),
-                )
+                _add_receipt(session, sender.org.org_id, key, json.dumps(body), self._clock())
         return FhirResult(status=200, body=body)
 
     def fhir_resource(
@@ -249,11 +263,7 @@ class IngestService:
         check_single(document, resource_type)
         key = f"key:{idempotency_key}" if idempotency_key else None
         with self._transaction() as session:
-            if key and (
-                replay := envelope_store.get_receipt(
-                    session=session, org_id=sender.org.org_id, message_key=key
-                )
-            ):
+            if key and (replay := _receipt(session, sender.org.org_id, key)):
                 stored = json.loads(replay)
                 return FhirResult(
                     status=200, body=stored["resource"], location=stored["location"], replayed=True
@@ -281,12 +291,12 @@ class IngestService:
                 },
             }
             if key:
-                envelope_store.add_receipt(
-                    session=session,
-                    org_id=sender.org.org_id,
-                    message_key=key,
-                    response=json.dumps({"resource": resource, "location": response["location"]}),
-                    created_at=self._clock(),
+                _add_receipt(
+                    session,
+                    sender.org.org_id,
+                    key,
+                    json.dumps({"resource": resource, "location": response["location"]}),
+                    self._clock(),
                 )
         return FhirResult(status=201, body=resource, location=response["location"])
 
@@ -327,7 +337,9 @@ class IngestService:
         """Store one record; its id for the response, or an Issue when its subject is unknown."""
         envelope = record.envelope
         try:
-            person_id = self._resolve(session, envelope, defines_subject=envelope.kind is RecordKind.PATIENT)
+            person_id = self._resolve(
+                session.connection(), envelope, defines_subject=envelope.kind is RecordKind.PATIENT
+            )
         except persons.SubjectUnresolved:
             element = "patient" if record.resource_type == "Consent" else "subject"
             return Issue(
@@ -336,16 +348,18 @@ class IngestService:
                 f"{path}.{element}",
                 "the referenced Patient is unknown: push the Patient first or reference it by identifier",
             )
-        envelope_store.insert_envelopes(session=session, rows=[self._row(envelope, person_id)])
+        envelope_store.insert_envelopes(
+            connection=session.connection(), rows=[self._row(envelope, person_id)]
+        )
         return person_id if envelope.kind is RecordKind.PATIENT else envelope.envelope_id
 
     # --- shared -------------------------------------------------------------------------------
 
-    def _resolve(self, session: Session, envelope: Envelope, *, defines_subject: bool) -> str:
+    def _resolve(self, connection: Connection, envelope: Envelope, *, defines_subject: bool) -> str:
         keys = subject_keys(
             envelope.subject, org_id=envelope.source.org_id, index_key=self._keyring.index_key
         )
-        return persons.resolve(session=session, keys=keys, defines_subject=defines_subject).person_id
+        return persons.resolve(connection=connection, keys=keys, defines_subject=defines_subject).person_id
 
     def _row(self, envelope: Envelope, person_id: str) -> dict[str, Any]:
         aad = envelope.envelope_id.encode()
@@ -367,6 +381,47 @@ class IngestService:
             "payload_sealed": seal(self._keyring, envelope.payload, associated_data=aad),
             "facts_sealed": seal(self._keyring, facts, associated_data=aad + b"|facts"),
         }
+
+
+_AA_RECEIPT = json.dumps({"ack": ACCEPT})
+
+
+@dataclass
+class _Prepared:
+    """One HL7 message between parsing and storage; `ack` set means it is answered."""
+
+    ack: bytes | None = None
+    header: Header | None = None
+    envelope: Envelope | None = None
+    message_key: str = ""
+    batch: bool = False
+
+    @property
+    def org_id(self) -> str:
+        return self.envelope_or_raise.source.org_id
+
+    @property
+    def envelope_or_raise(self) -> Envelope:
+        assert self.envelope is not None, "only parsed messages are stored"
+        return self.envelope
+
+
+def _frame_ack(frame: list[_Prepared]) -> bytes:
+    acks = [message.ack or b"" for message in frame]
+    return _batch_ack(acks) if frame[0].batch else acks[0]
+
+
+def _receipt(session: Session, org_id: str, key: str) -> str | None:
+    return envelope_store.receipts(connection=session.connection(), org_id=org_id, message_keys=[key]).get(
+        key
+    )
+
+
+def _add_receipt(session: Session, org_id: str, key: str, response: str, created_at: datetime) -> None:
+    envelope_store.add_receipts(
+        connection=session.connection(),
+        rows=[{"source_org_id": org_id, "message_key": key, "response": response, "created_at": created_at}],
+    )
 
 
 def _bundle_key(bundle: ParsedBundle, idempotency_key: str | None) -> str | None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session
-
 from gateway.store import persons
 
 
 def list_duplicates(engine: Engine) -> list[dict[str, Any]]:
     """Open possible-duplicate tasks: internal person ids and a reason code, no personal data."""
-    with Session(engine) as session:
+    with engine.connect() as connection:
         return [
             {
                 "person_id": row.person_id,
@@ -20,5 +18,5 @@ def list_duplicates(engine: Engine) -> list[dict[str, Any]]:
                 "reason": row.reason,
                 "created_at": row.created_at.isoformat(),
             }
-            for row in persons.open_duplicates(session=session)
+            for row in persons.open_duplicates(connection=connection)
         ]

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from gateway.registry.domain import Agreement, ApiClient, Organization, Personnel, Sender
 from gateway.registry.errors import NotFoundError
 from gateway.store import registry as store
+from gateway.store.database import writer
 
 
 class RegistryService:
@@ -22,19 +23,19 @@ class RegistryService:
         self._engine = engine
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with Session(self._engine) as session, session.begin():
+    def _transaction(self, *, write: bool = False) -> Iterator[Session]:
+        with Session(writer(self._engine) if write else self._engine) as session, session.begin():
             yield session
 
     def register_org(self, org: Organization) -> Organization:
         """Raises: DuplicateError."""
-        with self._transaction() as session:
+        with self._transaction(write=True) as session:
             store.add_organization(session=session, org=org)
         return org
 
     def add_agreement(self, org_id: str, agreement: Agreement) -> None:
         """Raises: NotFoundError."""
-        with self._transaction() as session:
+        with self._transaction(write=True) as session:
             self._require_org(session, org_id)
             store.add_agreement(session=session, org_id=org_id, agreement=agreement)
 
@@ -48,14 +49,14 @@ class RegistryService:
 
     def register_client(self, client: ApiClient) -> ApiClient:
         """Raises: NotFoundError (no such org), DuplicateError."""
-        with self._transaction() as session:
+        with self._transaction(write=True) as session:
             self._require_org(session, client.org_id)
             store.add_client(session=session, client=client)
         return client
 
     def set_client_active(self, client_id: str, *, active: bool) -> None:
         """Raises: NotFoundError."""
-        with self._transaction() as session:
+        with self._transaction(write=True) as session:
             if not store.set_client_active(session=session, client_id=client_id, active=active):
                 raise NotFoundError(f"client {client_id!r} does not exist")
 
@@ -65,7 +66,7 @@ class RegistryService:
         Raises: NotFoundError.
         """
         secret = secrets.token_urlsafe(24)
-        with self._transaction() as session:
+        with self._transaction(write=True) as session:
             digest = hashlib.sha256(secret.encode()).hexdigest()
             if not store.set_mllp_secret(session=session, client_id=client_id, secret_sha256=digest):
                 raise NotFoundError(f"client {client_id!r} does not exist")
@@ -90,7 +91,7 @@ class RegistryService:
 
     def set_personnel(self, personnel: Personnel) -> Personnel:
         """Raises: NotFoundError (no such org)."""
-        with self._transaction() as session:
+        with self._transaction(write=True) as session:
             self._require_org(session, personnel.org_id)
             store.put_personnel(session=session, personnel=personnel)
         return personnel

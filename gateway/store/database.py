@@ -27,6 +27,7 @@ from gateway.store.tables import GatewayMetaRow
 SETTING = "CGW_DATABASE_URL"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 KEYRING_ID_KEY = "keyring_id"
+_WRITE_OPTION = "cgw_write"
 
 
 class DatabaseError(Exception):
@@ -67,11 +68,28 @@ def create_db_engine(settings: Settings) -> Engine:
         connect_args["check_same_thread"] = False  # connections are pooled across server threads
         engine = create_engine(url, connect_args=connect_args)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
+def writer(engine: Engine) -> Engine:
+    """The engine for transactions that write.
+
+    On SQLite they start with BEGIN IMMEDIATE: a deferred transaction that reads first cannot
+    upgrade to a writer once another writer has committed (WAL snapshot), and fails at once
+    instead of waiting. Reads stay deferred, so they never queue behind a writer.
+    """
+    return engine.execution_options(**{_WRITE_OPTION: True})
+
+
+def _sqlite_begin(connection: Any) -> None:
+    immediate = connection.get_execution_options().get(_WRITE_OPTION)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's begin event issues BEGIN itself
     cursor = dbapi_connection.cursor()
     for pragma in (
         "journal_mode=WAL",
@@ -155,7 +173,7 @@ def bind_keyring(engine: Engine, keyring_id: str) -> None:
     Raises:
         KeyringMismatch: the database was created with another keyring.
     """
-    with Session(engine) as session:
+    with Session(writer(engine)) as session:
         row = session.exec(select(GatewayMetaRow).where(GatewayMetaRow.key == KEYRING_ID_KEY)).first()
         if row is None:
             session.add(GatewayMetaRow(key=KEYRING_ID_KEY, value=keyring_id))

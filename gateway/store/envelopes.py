@@ -1,54 +1,46 @@
-"""SQL access to envelopes and ingest receipts. Payloads and facts are sealed before they get here."""
+"""SQL access to envelopes and ingest receipts. Payloads and facts are sealed before they get here.
+
+Statements run on the caller's connection, inside the caller's transaction, and take many rows
+at once: the HL7 group commit writes a whole batch with one statement per table.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlmodel import Session, col
+from sqlalchemy import Connection, func, insert, select
 
 from gateway.store.tables import EnvelopeRow, IngestReceiptRow
 
+_envelopes = EnvelopeRow.__table__  # type: ignore[attr-defined]
+_receipts = IngestReceiptRow.__table__  # type: ignore[attr-defined]
 
-def insert_envelopes(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+
+def insert_envelopes(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(EnvelopeRow), list(rows))
+        connection.execute(insert(_envelopes), list(rows))
 
 
-def get_receipt(*, session: Session, org_id: str, message_key: str) -> str | None:
-    return session.execute(
-        select(IngestReceiptRow.response).where(
-            IngestReceiptRow.source_org_id == org_id, IngestReceiptRow.message_key == message_key
+def receipts(*, connection: Connection, org_id: str, message_keys: Sequence[str]) -> dict[str, str]:
+    """The stored answers for those of `message_keys` already received from this org."""
+    if not message_keys:
+        return {}
+    rows = connection.execute(
+        select(_receipts.c.message_key, _receipts.c.response).where(
+            _receipts.c.source_org_id == org_id, _receipts.c.message_key.in_(list(message_keys))
         )
-    ).scalar_one_or_none()
+    ).all()
+    return {key: response for key, response in rows}
 
 
-def add_receipt(*, session: Session, org_id: str, message_key: str, response: str, created_at: Any) -> None:
-    session.execute(
-        insert(IngestReceiptRow).values(
-            source_org_id=org_id, message_key=message_key, response=response, created_at=created_at
-        )
-    )
+def add_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(insert(_receipts), list(rows))
 
 
-def envelopes_for_person(*, session: Session, person_ids: Sequence[str]) -> list[EnvelopeRow]:
-    query = (
-        select(EnvelopeRow)
-        .where(col(EnvelopeRow.person_id).in_(list(person_ids)))
-        .order_by(col(EnvelopeRow.envelope_id))
-    )
-    return list(session.execute(query).scalars())
-
-
-def get_envelope(*, session: Session, envelope_id: str) -> EnvelopeRow | None:
-    return session.get(EnvelopeRow, envelope_id)
-
-
-def count_envelopes(*, session: Session, org_id: str | None = None) -> int:
-    from sqlalchemy import func
-
-    query = select(func.count()).select_from(EnvelopeRow)
+def count_envelopes(*, connection: Connection, org_id: str | None = None) -> int:
+    query = select(func.count()).select_from(_envelopes)
     if org_id is not None:
-        query = query.where(EnvelopeRow.source_org_id == org_id)
-    return int(session.execute(query).scalar_one())
+        query = query.where(_envelopes.c.source_org_id == org_id)
+    return int(connection.execute(query).scalar_one())

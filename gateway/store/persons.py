@@ -6,6 +6,10 @@ Resolution (DESIGN.md 4), in order:
 2. the exact demographic key (fgbs, or fgb without sex) held by exactly one person → link;
 3. otherwise a new person; any demographic candidates become possible-duplicate tasks.
 A subject with nothing to match on but an unknown logical id does not resolve.
+
+One query reads every key of the subject (with merges joined in), so resolving costs one
+round trip plus the inserts of what is new. Statements run on the caller's connection, inside
+the caller's transaction.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, update
-from sqlmodel import Session, col
+from sqlalchemy import Connection, insert, select, update
+from sqlmodel import col
 
 from gateway.person_keys import SubjectKeys
 from gateway.store.tables import PersonDuplicateRow, PersonKeyRow, PersonRow
+
+_keys = PersonKeyRow.__table__  # type: ignore[attr-defined]
+_persons = PersonRow.__table__  # type: ignore[attr-defined]
+_duplicates = PersonDuplicateRow.__table__  # type: ignore[attr-defined]
 
 
 class SubjectUnresolved(Exception):
@@ -32,7 +40,23 @@ class Resolution:
     matched_by: str  # identifier | logical_id | demographics | new
 
 
-def resolve(*, session: Session, keys: SubjectKeys, defines_subject: bool = False) -> Resolution:
+@dataclass
+class _Found:
+    """Who holds each of the subject's keys: (kind, hash) → canonical person ids, in row order."""
+
+    holders: dict[tuple[str, str], list[str]]
+    raw: set[tuple[str, str, str]]  # (kind, hash, person_id) rows as stored
+
+    def people(self, keys: list[tuple[str, str]]) -> list[str]:
+        out: list[str] = []
+        for key in keys:
+            for person_id in self.holders.get(key, []):
+                if person_id not in out:
+                    out.append(person_id)
+        return out
+
+
+def resolve(*, connection: Connection, keys: SubjectKeys, defines_subject: bool = False) -> Resolution:
     """Find or create the person for a subject and record its keys.
 
     `defines_subject` is true for records that *are* the person (a Patient, an ADT message):
@@ -41,70 +65,64 @@ def resolve(*, session: Session, keys: SubjectKeys, defines_subject: bool = Fals
     Raises:
         SubjectUnresolved: only an unknown logical id to go on.
     """
-    exact = list(keys.identifiers) + ([keys.logical_id] if keys.logical_id else [])
-    if exact:
-        found = _people_by_keys(
-            session,
-            [("id", k) for k in keys.identifiers] + ([("lid", keys.logical_id)] if keys.logical_id else []),
+    found = _lookup(connection, keys.all())
+    exact = [("id", k) for k in keys.identifiers] + ([("lid", keys.logical_id)] if keys.logical_id else [])
+    linked = found.people(exact)
+    if linked:
+        person_id = linked[0]
+        for other in linked[1:]:
+            _flag_duplicate(connection, person_id, other, "IDENTIFIER_CONFLICT")
+        _add_keys(connection, person_id, keys, found)
+        return Resolution(
+            person_id, created=False, matched_by="identifier" if keys.identifiers else "logical_id"
         )
-        if found:
-            person_id = found[0]
-            for other in found[1:]:
-                _flag_duplicate(session, person_id, other, "IDENTIFIER_CONFLICT")
-            _add_keys(session, person_id, keys)
-            return Resolution(
-                person_id, created=False, matched_by="identifier" if keys.identifiers else "logical_id"
-            )
     if not keys.identifiers and not keys.demographics and not defines_subject:
         raise SubjectUnresolved()
     if keys.exact_demographics:
-        candidates = _people_by_keys(session, [(keys.exact_kind, keys.exact_demographics)])
+        candidates = found.people([(keys.exact_kind, keys.exact_demographics)])
         if len(candidates) == 1:
-            _add_keys(session, candidates[0], keys)
+            _add_keys(connection, candidates[0], keys, found)
             return Resolution(candidates[0], created=False, matched_by="demographics")
     person_id = str(uuid.uuid4())
-    session.execute(insert(PersonRow).values(person_id=person_id, merged_into=None, created_at=_now()))
-    related = _people_by_keys(session, [("fgb", keys.demographics)] if keys.demographics else [])
+    connection.execute(insert(_persons).values(person_id=person_id, merged_into=None, created_at=_now()))
+    related = found.people([("fgb", keys.demographics)] if keys.demographics else [])
     reason = "DEMOGRAPHIC_AMBIGUOUS"
     if not related:
-        related = _people_by_keys(
-            session, [(kind, k) for kind, k in zip(("fb", "gb"), keys.partial, strict=True) if k]
-        )
+        related = found.people([(kind, k) for kind, k in zip(("fb", "gb"), keys.partial, strict=True) if k])
         reason = "PARTIAL_DEMOGRAPHICS"
     for other in related:
-        _flag_duplicate(session, person_id, other, reason)
-    _add_keys(session, person_id, keys)
+        _flag_duplicate(connection, person_id, other, reason)
+    _add_keys(connection, person_id, keys, found)
     return Resolution(person_id, created=True, matched_by="new")
 
 
-def merge(*, session: Session, surviving: str, merged_keys: SubjectKeys) -> list[str]:
+def merge(*, connection: Connection, surviving: str, merged_keys: SubjectKeys) -> list[str]:
     """ADT^A40: point every person holding the merged identifiers at the survivor."""
-    merged = [
-        p for p in _people_by_keys(session, [("id", k) for k in merged_keys.identifiers]) if p != surviving
-    ]
+    found = _lookup(connection, merged_keys.all())
+    merged = [p for p in found.people([("id", k) for k in merged_keys.identifiers]) if p != surviving]
     for person_id in merged:
-        session.execute(
-            update(PersonRow).where(PersonRow.person_id == person_id).values(merged_into=surviving)
+        connection.execute(
+            update(_persons).where(_persons.c.person_id == person_id).values(merged_into=surviving)
         )
-    _add_keys(session, surviving, merged_keys)
+    _add_keys(connection, surviving, merged_keys, found)
     return merged
 
 
-def open_duplicates(*, session: Session) -> list[PersonDuplicateRow]:
+def open_duplicates(*, connection: Connection) -> list[PersonDuplicateRow]:
     query = (
         select(PersonDuplicateRow)
         .where(col(PersonDuplicateRow.resolved_at).is_(None))
         .order_by(col(PersonDuplicateRow.id))
     )
-    return list(session.execute(query).scalars())
+    return [PersonDuplicateRow.model_validate(row._mapping) for row in connection.execute(query)]
 
 
-def canonical(session: Session, person_id: str) -> str:
+def canonical(connection: Connection, person_id: str) -> str:
     """Follow merges to the surviving person."""
     seen = {person_id}
     while True:
-        merged_into = session.execute(
-            select(PersonRow.merged_into).where(PersonRow.person_id == person_id)
+        merged_into = connection.execute(
+            select(_persons.c.merged_into).where(_persons.c.person_id == person_id)
         ).scalar_one_or_none()
         if not merged_into or merged_into in seen:
             return person_id
@@ -112,57 +130,44 @@ def canonical(session: Session, person_id: str) -> str:
         person_id = merged_into
 
 
-def _people_by_keys(session: Session, keys: list[tuple[str, str]]) -> list[str]:
-    """Distinct canonical people holding any of the keys, in the order the keys were given."""
+def _lookup(connection: Connection, keys: list[tuple[str, str]]) -> _Found:
+    found = _Found(holders={}, raw=set())
     if not keys:
-        return []
-    rows = session.execute(
-        select(PersonKeyRow.kind, PersonKeyRow.key_hash, PersonKeyRow.person_id).where(
-            col(PersonKeyRow.key_hash).in_([k for _, k in keys])
-        )
+        return found
+    rows = connection.execute(
+        select(_keys.c.kind, _keys.c.key_hash, _keys.c.person_id, _persons.c.merged_into)
+        .join(_persons, _persons.c.person_id == _keys.c.person_id)
+        .where(_keys.c.key_hash.in_([k for _, k in keys]))
+        .order_by(_keys.c.id)
     ).all()
-    by_key: dict[tuple[str, str], list[str]] = {}
-    for kind, key_hash, person_id in rows:
-        by_key.setdefault((kind, key_hash), []).append(person_id)
-    people: list[str] = []
-    for key in keys:
-        for person_id in sorted(by_key.get(key, [])):
-            resolved = canonical(session, person_id)
-            if resolved not in people:
-                people.append(resolved)
-    return people
+    for kind, key_hash, person_id, merged_into in rows:
+        found.raw.add((kind, key_hash, person_id))
+        holder = canonical(connection, merged_into) if merged_into else person_id
+        holders = found.holders.setdefault((kind, key_hash), [])
+        if holder not in holders:
+            holders.append(holder)
+    return found
 
 
-def _add_keys(session: Session, person_id: str, keys: SubjectKeys) -> None:
-    wanted = keys.all()
-    if not wanted:
-        return
-    present = {
-        (kind, key_hash)
-        for kind, key_hash in session.execute(
-            select(PersonKeyRow.kind, PersonKeyRow.key_hash).where(
-                PersonKeyRow.person_id == person_id, col(PersonKeyRow.key_hash).in_([k for _, k in wanted])
-            )
-        ).all()
-    }
+def _add_keys(connection: Connection, person_id: str, keys: SubjectKeys, found: _Found) -> None:
     missing = [
-        {"kind": kind, "key_hash": k, "person_id": person_id}
-        for kind, k in dict.fromkeys(wanted)
-        if (kind, k) not in present
+        {"kind": kind, "key_hash": key_hash, "person_id": person_id}
+        for kind, key_hash in dict.fromkeys(keys.all())
+        if (kind, key_hash, person_id) not in found.raw
     ]
     if missing:
-        session.execute(insert(PersonKeyRow), missing)
+        connection.execute(insert(_keys), missing)
 
 
-def _flag_duplicate(session: Session, person_id: str, candidate: str, reason: str) -> None:
-    exists = session.execute(
-        select(PersonDuplicateRow.id).where(
-            PersonDuplicateRow.person_id == person_id, PersonDuplicateRow.candidate_person_id == candidate
+def _flag_duplicate(connection: Connection, person_id: str, candidate: str, reason: str) -> None:
+    exists = connection.execute(
+        select(_duplicates.c.id).where(
+            _duplicates.c.person_id == person_id, _duplicates.c.candidate_person_id == candidate
         )
     ).first()
     if exists is None:
-        session.execute(
-            insert(PersonDuplicateRow).values(
+        connection.execute(
+            insert(_duplicates).values(
                 person_id=person_id,
                 candidate_person_id=candidate,
                 reason=reason,
