@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-PACKAGES := gateway connectors consent_ledger audit policies
+PACKAGES := gateway connectors consent_ledger audit policies bench
 
 .PHONY: install run test lint fmt bench demo lock clean
 
@@ -35,8 +35,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff format $(PACKAGES) tests
 	$(BIN)/ruff check --fix $(PACKAGES) tests
 
-bench: $(STAMP)  ## Print throughput figures (never asserts timing)
-	@echo "no benchmarks yet: ingest, decision and audit benchmarks arrive with those issues"
+bench: $(STAMP)  ## Print ingest throughput figures (never asserts timing); CGW_BENCH_DATABASE_URL for PostgreSQL
+	$(BIN)/python bench/ingest.py
 
 demo: $(STAMP)  ## The whole co-responder program in one command (arrives with the flows issue)
 	@echo "no demo yet: 'consent-gateway demo' arrives with the police and co-responder flows issue"

@@ -36,8 +36,12 @@ FHIR_BUNDLES = int(os.environ.get("CGW_BENCH_BUNDLES", "400"))
 
 def person(n: int) -> Person:
     letters = "".join(chr(65 + int(d)) for d in f"{n:06d}")
-    return Person(mrn=f"B{n:07d}", family=f"Bench{letters}", given="Alex", birth_date=date(1970 + n % 50, 1 + n % 12,
-                                                                                          1 + n % 28))
+    return Person(
+        mrn=f"B{n:07d}",
+        family=f"Bench{letters}",
+        given="Alex",
+        birth_date=date(1970 + n % 50, 1 + n % 12, 1 + n % 28),
+    )
 
 
 def parse_rates() -> tuple[float, float]:
@@ -77,28 +81,69 @@ async def run_mllp(port: int, secret: str, total: int, offset: int) -> tuple[flo
     latencies: list[float] = []
     per = total // SENDERS
     started = time.perf_counter()
-    await asyncio.gather(*(mllp_sender(port, secret, range(offset + s * per, offset + (s + 1) * per), latencies)
-                           for s in range(SENDERS)))
+    await asyncio.gather(
+        *(
+            mllp_sender(port, secret, range(offset + s * per, offset + (s + 1) * per), latencies)
+            for s in range(SENDERS)
+        )
+    )
     return per * SENDERS / (time.perf_counter() - started), latencies
 
 
 def bundle(n: int) -> dict[str, object]:
     ref = f"urn:uuid:00000000-0000-4000-8000-{n:012d}"
     subject = {"reference": ref}
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": ref, "request": {"method": "POST", "url": "Patient"},
-         "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.3", "value": f"F{n}"}],
-                      "name": [{"family": f"Fhirbench{n}", "given": ["Sam"]}], "birthDate": "1980-01-01"}},
-        {"request": {"method": "POST", "url": "Encounter"},
-         "resource": {"resourceType": "Encounter", "status": "finished", "class": {"code": "EMER"}, "subject": subject}},
-        {"request": {"method": "POST", "url": "Condition"},
-         "resource": {"resourceType": "Condition", "subject": subject,
-                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F43.0"}]}}},
-        {"request": {"method": "POST", "url": "Observation"},
-         "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "PHQ-9"}, "subject": subject}},
-        {"request": {"method": "POST", "url": "CarePlan"},
-         "resource": {"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": subject}},
-    ]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": ref,
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": "urn:oid:1.2.3", "value": f"F{n}"}],
+                    "name": [{"family": f"Fhirbench{n}", "given": ["Sam"]}],
+                    "birthDate": "1980-01-01",
+                },
+            },
+            {
+                "request": {"method": "POST", "url": "Encounter"},
+                "resource": {
+                    "resourceType": "Encounter",
+                    "status": "finished",
+                    "class": {"code": "EMER"},
+                    "subject": subject,
+                },
+            },
+            {
+                "request": {"method": "POST", "url": "Condition"},
+                "resource": {
+                    "resourceType": "Condition",
+                    "subject": subject,
+                    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F43.0"}]},
+                },
+            },
+            {
+                "request": {"method": "POST", "url": "Observation"},
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "PHQ-9"},
+                    "subject": subject,
+                },
+            },
+            {
+                "request": {"method": "POST", "url": "CarePlan"},
+                "resource": {
+                    "resourceType": "CarePlan",
+                    "status": "active",
+                    "intent": "plan",
+                    "subject": subject,
+                },
+            },
+        ],
+    }
 
 
 async def run_fhir(base_url: str, token: str, total: int) -> tuple[float, list[float]]:
@@ -131,8 +176,13 @@ def main() -> None:
         root = Path(scratch)
         database = os.environ.get("CGW_BENCH_DATABASE_URL", f"sqlite:///{root / 'bench.db'}")
         installation = Installation(root=root, database_url=database)
-        subprocess.run([str(Path(sys.executable).parent / "consent-gateway"), "db", "upgrade"],
-                       env=installation.env(), cwd=root, check=True, capture_output=True)
+        subprocess.run(
+            [str(Path(sys.executable).parent / "consent-gateway"), "db", "upgrade"],
+            env=installation.env(),
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
         hospital = register_sender(installation, "bench-hospital")
         server = start_server(installation, CGW_MLLP_PORT=str(free_port()), CGW_LOG_LEVEL="warning")
         try:
@@ -148,11 +198,17 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; database: {backend}; senders: {SENDERS}")
     print(f"hl7apy parse only (find_groups):     {hl7apy_rate:8.0f} msg/s")
     print(f"python-hl7 parse only:                {fast_rate:8.0f} msg/s")
-    print(f"HL7 v2 ADT over MLLP, durable ACK:    {rate:8.0f} msg/s  ({rate / hl7apy_rate:.1f}x hl7apy parse-only)"
-          f"  p50 {percentile(latencies, 50):.1f} ms  p99 {percentile(latencies, 99):.1f} ms  [{MLLP_MESSAGES} messages]")
-    print(f"FHIR transaction Bundles (5 entries): {fhir_rate:8.0f} bundles/s"
-          f"  p50 {percentile(fhir_latencies, 50):.1f} ms  p99 {percentile(fhir_latencies, 99):.1f} ms"
-          f"  [{FHIR_BUNDLES} bundles]")
+    print(
+        f"HL7 v2 ADT over MLLP, durable ACK:    {rate:8.0f} msg/s"
+        f"  ({rate / hl7apy_rate:.1f}x hl7apy parse-only)"
+        f"  p50 {percentile(latencies, 50):.1f} ms  p99 {percentile(latencies, 99):.1f} ms"
+        f"  [{MLLP_MESSAGES} messages]"
+    )
+    print(
+        f"FHIR transaction Bundles (5 entries): {fhir_rate:8.0f} bundles/s"
+        f"  p50 {percentile(fhir_latencies, 50):.1f} ms  p99 {percentile(fhir_latencies, 99):.1f} ms"
+        f"  [{FHIR_BUNDLES} bundles]"
+    )
 
 
 if __name__ == "__main__":

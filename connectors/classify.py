@@ -3,7 +3,7 @@
 Invariants:
 - Every health record is `phi`; nothing is ever classified *down*: the stricter reading wins.
 - A record from a registered Part 2 program is `part2` whatever it says (42 CFR 2.11, 2.12(a)).
-- Mental health: label PSY/MH, ICD-10-CM F01–F99 (F10–F19 from a Part 2 program count as
+- Mental health: label PSY/MH, ICD-10-CM F01-F99 (F10-F19 from a Part 2 program count as
   part2 instead), or a behavioural-health encounter/service code.
 - Psychotherapy notes: label PSYTHPN, or a document typed as one (45 CFR 164.501).
 - Labels are returned with the classes, derived ones added (TAG_SECURITY_LABELS).

@@ -31,9 +31,10 @@ from connectors.errors import MalformedMessage, TooLarge
 from connectors.hl7v2.ack import REJECT, build_ack
 from connectors.hl7v2.mllp import Frame, FrameDecoder, encode
 from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, normalise, read_header
-from gateway.flows.ingest import Hl7Item, IngestService, Sender
+from gateway.flows.ingest import Hl7Item, IngestService
 from gateway.flows.registry import RegistryService
 from gateway.log_config import get_logger
+from gateway.registry.domain import Sender
 from gateway.settings import Settings
 
 MAX_BATCH = 64

@@ -225,8 +225,13 @@ def register_sender(
     try:
         registry = RegistryService(engine)
         registry.register_org(
-            Organization(org_id=org_id, name=f"{org_id} org", org_type=OrgType(org_type), part2_program=part2_program,
-                         agreements=tuple(parse_agreement(a) for a in agreements))
+            Organization(
+                org_id=org_id,
+                name=f"{org_id} org",
+                org_type=OrgType(org_type),
+                part2_program=part2_program,
+                agreements=tuple(parse_agreement(a) for a in agreements),
+            )
         )
         client_id = f"{org_id}-ehr"
         registry.register_client(ApiClient(client_id=client_id, org_id=org_id, role=Role.SYSTEM))

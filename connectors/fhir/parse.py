@@ -164,7 +164,7 @@ def parse_bundle(document: dict[str, Any]) -> ParsedBundle:
                     )
                 )
             seen_urls.setdefault(full_url, index)
-        request = raw.get("request") if isinstance(raw.get("request"), dict) else {}
+        request: dict[str, Any] = raw["request"] if isinstance(raw.get("request"), dict) else {}
         method = str(request.get("method", "")).upper()
         url = str(request.get("url", ""))
         resource = raw.get("resource")
@@ -213,7 +213,7 @@ def parse_bundle(document: dict[str, Any]) -> ParsedBundle:
                 )
     if bundle_issues:
         raise IssuesFound(bundle_issues)
-    meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}
+    meta: dict[str, Any] = document["meta"] if isinstance(document.get("meta"), dict) else {}
     marker = meta.get("versionId") or meta.get("lastUpdated")
     return ParsedBundle(
         bundle_type=str(bundle_type),

@@ -1,4 +1,4 @@
-"""HL7 v2 ER7 bytes → a checked message whose fields can be read (versions 2.3 – 2.8).
+"""HL7 v2 ER7 bytes → a checked message whose fields can be read (versions 2.3 - 2.8).
 
 Two stages, so that even a message that fails later checks can be acknowledged from its MSH:
 `read_header` finds separators, character set, type, control id and version; `parse` checks
@@ -236,7 +236,8 @@ def decode_body(header: Header, data: bytes) -> tuple[str, list[str]]:
     except UnicodeDecodeError as exc:
         segment_number = normalise(data)[: exc.start].count(b"\r") + 1
         raise MalformedMessage(
-            f"bytes are not valid {header.charset} (segment {segment_number}); declare the character set in MSH-18",
+            f"bytes are not valid {header.charset} (segment {segment_number}); "
+            "declare the character set in MSH-18",
             location="MSH-18",
             code=DATA_TYPE_ERROR,
         ) from None

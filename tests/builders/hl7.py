@@ -25,18 +25,34 @@ class Person:
     authority_oid: str = "2.16.840.1.113883.19.5"
 
 
-def adt(person: Person, *, control_id: str = "MSG0001", event: str = "A01", version: str = "2.5",
-        secret: str = "", facility: str = "GHH", extra_segments: tuple[str, ...] = (), charset: str = "") -> str:
-    msh = (f"MSH|^~\\&|ADT1|{facility}|GATEWAY|COUNTY|20261101120000|{secret}|ADT^{event}^ADT_A01|{control_id}|P|"
-           f"{version}|||AL|NE||{charset}")
-    pid = (f"PID|1||{escape(person.mrn)}^^^GHH&{person.authority_oid}&ISO^MR||"
-           f"{escape(person.family)}^{escape(person.given)}||{person.birth_date:%Y%m%d}|{person.sex}")
-    return "\r".join([msh, "EVN|" + event + "|20261101120000", pid, "PV1|1|E|ED^01^1|||||||PSY", *extra_segments])
+def adt(
+    person: Person,
+    *,
+    control_id: str = "MSG0001",
+    event: str = "A01",
+    version: str = "2.5",
+    secret: str = "",
+    facility: str = "GHH",
+    extra_segments: tuple[str, ...] = (),
+    charset: str = "",
+) -> str:
+    msh = (
+        f"MSH|^~\\&|ADT1|{facility}|GATEWAY|COUNTY|20261101120000|{secret}|ADT^{event}^ADT_A01|{control_id}|P|"
+        f"{version}|||AL|NE||{charset}"
+    )
+    pid = (
+        f"PID|1||{escape(person.mrn)}^^^GHH&{person.authority_oid}&ISO^MR||"
+        f"{escape(person.family)}^{escape(person.given)}||{person.birth_date:%Y%m%d}|{person.sex}"
+    )
+    return "\r".join(
+        [msh, "EVN|" + event + "|20261101120000", pid, "PV1|1|E|ED^01^1|||||||PSY", *extra_segments]
+    )
 
 
 name_text = st.text(
     alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéöñ'- &^|\\~"),
-    min_size=1, max_size=20,
+    min_size=1,
+    max_size=20,
 ).filter(lambda s: s.strip() != "" and s == s.strip())
 people = st.builds(
     Person,

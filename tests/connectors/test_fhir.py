@@ -67,21 +67,39 @@ def _bundle(*entries: dict[str, Any], bundle_type: str = "transaction") -> dict[
     return {"resourceType": "Bundle", "type": bundle_type, "entry": list(entries)}
 
 
-PATIENT = {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-7"}],
-           "name": [{"family": "Doe", "given": ["Jane"]}], "birthDate": "1980-02-03", "gender": "female"}
+PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-7"}],
+    "name": [{"family": "Doe", "given": ["Jane"]}],
+    "birthDate": "1980-02-03",
+    "gender": "female",
+}
 
 
 def test_transaction_resolves_subjects_within_the_bundle() -> None:
-    bundle = parse_bundle(_bundle(
-        {"fullUrl": "urn:uuid:0b2c7c1e-0000-4000-8000-000000000001", "resource": PATIENT,
-         "request": {"method": "POST", "url": "Patient"}},
-        {"resource": {"resourceType": "Encounter", "status": "in-progress",
-                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
-                      "serviceType": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/service-type",
-                                                  "code": "67"}]},
-                      "subject": {"reference": "urn:uuid:0b2c7c1e-0000-4000-8000-000000000001"}},
-         "request": {"method": "POST", "url": "Encounter"}},
-    ))
+    bundle = parse_bundle(
+        _bundle(
+            {
+                "fullUrl": "urn:uuid:0b2c7c1e-0000-4000-8000-000000000001",
+                "resource": PATIENT,
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Encounter",
+                    "status": "in-progress",
+                    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
+                    "serviceType": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/service-type", "code": "67"}
+                        ]
+                    },
+                    "subject": {"reference": "urn:uuid:0b2c7c1e-0000-4000-8000-000000000001"},
+                },
+                "request": {"method": "POST", "url": "Encounter"},
+            },
+        )
+    )
     records = bundle_to_records(bundle, CONTEXT)
     encounter = records[1]
     assert isinstance(encounter, FhirRecord)
@@ -93,24 +111,61 @@ def test_transaction_resolves_subjects_within_the_bundle() -> None:
 @pytest.mark.parametrize(
     ("document", "code", "location"),
     [
-        (_bundle({"resource": {**PATIENT, "birthDate": "1980-13-45"}, "request": {"method": "POST", "url": "Patient"}}),
-         "value", "Bundle.entry[0].resource.birthDate"),
-        (_bundle({"resource": {"resourceType": "Spaceship"}, "request": {"method": "POST", "url": "Spaceship"}}),
-         "not-supported", "Bundle.entry[0].resource.resourceType"),
-        (_bundle({"resource": {"resourceType": "Encounter", "status": "planned", "class": {"code": "AMB"},
-                               "subject": {"reference": "urn:uuid:9d9e7a5a-0000-4000-8000-00000000dead"}},
-                  "request": {"method": "POST", "url": "Encounter"}}),
-         "invalid", "Bundle.entry[0].resource.subject.reference"),
-        (_bundle({"request": {"method": "DELETE", "url": "Patient/1"}}), "not-supported",
-         "Bundle.entry[0].request.method"),
-        (_bundle({"resource": PATIENT, "request": {"method": "POST", "url": "Encounter"}}), "invalid",
-         "Bundle.entry[0].request.url"),
-        (_bundle({"resource": {**PATIENT, "nickname": "x"}, "request": {"method": "POST", "url": "Patient"}}),
-         "structure", "Bundle.entry[0].resource.nickname"),
+        (
+            _bundle(
+                {
+                    "resource": {**PATIENT, "birthDate": "1980-13-45"},
+                    "request": {"method": "POST", "url": "Patient"},
+                }
+            ),
+            "value",
+            "Bundle.entry[0].resource.birthDate",
+        ),
+        (
+            _bundle(
+                {"resource": {"resourceType": "Spaceship"}, "request": {"method": "POST", "url": "Spaceship"}}
+            ),
+            "not-supported",
+            "Bundle.entry[0].resource.resourceType",
+        ),
+        (
+            _bundle(
+                {
+                    "resource": {
+                        "resourceType": "Encounter",
+                        "status": "planned",
+                        "class": {"code": "AMB"},
+                        "subject": {"reference": "urn:uuid:9d9e7a5a-0000-4000-8000-00000000dead"},
+                    },
+                    "request": {"method": "POST", "url": "Encounter"},
+                }
+            ),
+            "invalid",
+            "Bundle.entry[0].resource.subject.reference",
+        ),
+        (
+            _bundle({"request": {"method": "DELETE", "url": "Patient/1"}}),
+            "not-supported",
+            "Bundle.entry[0].request.method",
+        ),
+        (
+            _bundle({"resource": PATIENT, "request": {"method": "POST", "url": "Encounter"}}),
+            "invalid",
+            "Bundle.entry[0].request.url",
+        ),
+        (
+            _bundle(
+                {"resource": {**PATIENT, "nickname": "x"}, "request": {"method": "POST", "url": "Patient"}}
+            ),
+            "structure",
+            "Bundle.entry[0].resource.nickname",
+        ),
     ],
     ids=["bad-date", "unknown-type", "dangling-urn-uuid", "delete", "url-type-mismatch", "unknown-element"],
 )
-def test_bad_entries_get_a_precise_issue_and_no_value(document: dict[str, Any], code: str, location: str) -> None:
+def test_bad_entries_get_a_precise_issue_and_no_value(
+    document: dict[str, Any], code: str, location: str
+) -> None:
     try:
         bundle = parse_bundle(document)
         issues = [i for found in bundle.issues_by_entry.values() for i in found]
@@ -121,7 +176,9 @@ def test_bad_entries_get_a_precise_issue_and_no_value(document: dict[str, Any], 
 
 
 def test_resource_with_no_subject_is_refused() -> None:
-    issues = resource_to_record({"resourceType": "Flag", "status": "active", "code": {"text": "x"}}, CONTEXT, "Flag")
+    issues = resource_to_record(
+        {"resourceType": "Flag", "status": "active", "code": {"text": "x"}}, CONTEXT, "Flag"
+    )
     assert isinstance(issues, list)
     assert (issues[0].code, issues[0].location) == ("required", "Flag.subject")
 
@@ -145,7 +202,9 @@ def test_posted_type_must_match_the_url() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=8,
 )
 
@@ -159,11 +218,20 @@ def test_arbitrary_bytes_raise_only_connector_errors(body: bytes) -> None:
         pass
 
 
-@given(resource_type=st.sampled_from(["Patient", "Encounter", "Bundle", "Flag", "Consent"]),
-       fields=st.dictionaries(st.sampled_from(["id", "status", "subject", "entry", "type", "birthDate", "name",
-                                                "identifier", "patient", "meta"]), json_values, max_size=6))
+@given(
+    resource_type=st.sampled_from(["Patient", "Encounter", "Bundle", "Flag", "Consent"]),
+    fields=st.dictionaries(
+        st.sampled_from(
+            ["id", "status", "subject", "entry", "type", "birthDate", "name", "identifier", "patient", "meta"]
+        ),
+        json_values,
+        max_size=6,
+    ),
+)
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-def test_arbitrary_json_resources_raise_only_connector_errors(resource_type: str, fields: dict[str, Any]) -> None:
+def test_arbitrary_json_resources_raise_only_connector_errors(
+    resource_type: str, fields: dict[str, Any]
+) -> None:
     document = {"resourceType": resource_type, **fields}
     try:
         if resource_type == "Bundle":

@@ -7,8 +7,11 @@ from hypothesis import strategies as st
 
 from connectors.hl7v2.mllp import Frame, FrameDecoder, FrameTooLarge, encode
 
-payloads = st.lists(st.binary(max_size=200).filter(lambda b: b"\x1c\x0d" not in b and b"\x0b" not in b),
-                    min_size=1, max_size=8)
+payloads = st.lists(
+    st.binary(max_size=200).filter(lambda b: b"\x1c\x0d" not in b and b"\x0b" not in b),
+    min_size=1,
+    max_size=8,
+)
 
 
 @given(messages=payloads, cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=20))
@@ -17,7 +20,7 @@ def test_frames_survive_any_split_of_the_stream(messages: list[bytes], cuts: lis
     decoder = FrameDecoder(max_frame_bytes=1000)
     out: list[Frame | FrameTooLarge] = []
     previous = 0
-    for cut in sorted({c % (len(stream) + 1) for c in cuts}) + [len(stream)]:
+    for cut in [*sorted({c % (len(stream) + 1) for c in cuts}), len(stream)]:
         out += decoder.feed(stream[previous:cut])
         previous = cut
     assert out == [Frame(m) for m in messages]

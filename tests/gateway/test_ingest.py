@@ -40,18 +40,26 @@ def _post_hl7(server: Server, hospital: Hospital, body: bytes) -> httpx.Response
     return httpx.post(f"{server.base_url}/hl7v2", content=body, headers=hospital.auth, timeout=30)
 
 
-def _post_fhir(server: Server, hospital: Hospital, path: str, document: Any, **headers: str) -> httpx.Response:
+def _post_fhir(
+    server: Server, hospital: Hospital, path: str, document: Any, **headers: str
+) -> httpx.Response:
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
-    return httpx.post(f"{server.base_url}/fhir/r4{path}", content=body, timeout=30,
-                      headers={**hospital.auth, "Content-Type": "application/fhir+json", **headers})
+    return httpx.post(
+        f"{server.base_url}/fhir/r4{path}",
+        content=body,
+        timeout=30,
+        headers={**hospital.auth, "Content-Type": "application/fhir+json", **headers},
+    )
 
 
-def test_hl7_corpus_feed_lands_as_sealed_envelopes(server: Server, upgraded: Installation, hospital: Hospital) -> None:
+def test_hl7_corpus_feed_lands_as_sealed_envelopes(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
     accepted = 0
     for path in sorted((CORPUS / "hl7v2").iterdir()):
         answer = _post_hl7(server, hospital, path.read_bytes())
         assert answer.headers["content-type"].startswith("x-application/hl7-v2+er7")
-        msa = [s for s in answer.content.split(b"\r") if s.startswith(b"MSA")][0].split(b"|")[1]
+        msa = next(s for s in answer.content.split(b"\r") if s.startswith(b"MSA")).split(b"|")[1]
         assert answer.status_code == {b"AA": 200, b"AE": 422, b"AR": 400}[msa]
         accepted += msa == b"AA"
     assert accepted == 9
@@ -61,7 +69,9 @@ def test_hl7_corpus_feed_lands_as_sealed_envelopes(server: Server, upgraded: Ins
     keyring = load_keyring(upgraded.keyring)
     for envelope_id, sealed, source_format, org in rows:
         assert (source_format, org) == ("hl7v2", "ghh")
-        assert open_sealed(keyring, bytes(sealed), associated_data=envelope_id.encode()).startswith((b"MSH", b"\xef"))
+        assert open_sealed(keyring, bytes(sealed), associated_data=envelope_id.encode()).startswith(
+            (b"MSH", b"\xef")
+        )
 
 
 def test_redelivered_message_is_acknowledged_again_and_stored_once(
@@ -98,20 +108,28 @@ def test_a40_merge_points_the_old_person_at_the_survivor(
     old = Person(mrn="OLD-1", family="Roe", given="Rick", birth_date=JANE.birth_date)
     _post_hl7(server, hospital, adt(old, control_id="M1").encode())
     _post_hl7(server, hospital, adt(JANE, control_id="M2").encode())
-    merge = adt(JANE, control_id="M3", event="A40",
-                extra_segments=("MRG|OLD-1^^^GHH&2.16.840.1.113883.19.5&ISO^MR",)).encode()
+    merge = adt(
+        JANE, control_id="M3", event="A40", extra_segments=("MRG|OLD-1^^^GHH&2.16.840.1.113883.19.5&ISO^MR",)
+    ).encode()
     assert b"MSA|AA|M3|" in _post_hl7(server, hospital, merge).content
     merged = _rows(upgraded, "SELECT person_id, merged_into FROM persons WHERE merged_into IS NOT NULL")
     assert len(merged) == 1
     survivor = _rows(upgraded, "SELECT person_id FROM envelopes WHERE message_id = 'M2'")[0][0]
     assert merged[0][1] == survivor
-    _post_hl7(server, hospital, adt(old, control_id="M4").encode())  # the old MRN now resolves to the survivor
+    _post_hl7(
+        server, hospital, adt(old, control_id="M4").encode()
+    )  # the old MRN now resolves to the survivor
     assert _rows(upgraded, "SELECT person_id FROM envelopes WHERE message_id = 'M4'")[0][0] == survivor
 
 
 def test_part2_program_records_are_labelled_part2(server: Server, upgraded: Installation) -> None:
-    clinic = register_sender(upgraded, "crisis-clinic", org_type="part2_program", part2_program=True,
-                             agreements=("qsoa:2026-01-01",))
+    clinic = register_sender(
+        upgraded,
+        "crisis-clinic",
+        org_type="part2_program",
+        part2_program=True,
+        agreements=("qsoa:2026-01-01",),
+    )
     assert _post_hl7(server, clinic, adt(JANE, control_id="P2").encode()).status_code == 200
     classes, labels = _rows(upgraded, "SELECT data_classes, security_labels FROM envelopes")[0]
     assert "part2" in classes.split(",")
@@ -132,17 +150,23 @@ def test_orgs_that_may_not_push_are_refused(server: Server, upgraded: Installati
 
 def test_fhir_corpus_feed_in_order(server: Server, upgraded: Installation, hospital: Hospital) -> None:
     fhir = CORPUS / "fhir"
-    patient = _post_fhir(server, hospital, "/Patient", (fhir / "spec_patient-example-f001-pieter.json").read_bytes())
+    patient = _post_fhir(
+        server, hospital, "/Patient", (fhir / "spec_patient-example-f001-pieter.json").read_bytes()
+    )
     assert patient.status_code == 201
     person_id = patient.json()["id"]
     assert patient.headers["location"].endswith(f"/fhir/r4/Patient/{person_id}/_history/1")
-    for name, kind in (("spec_encounter-example-f001-heart.json", "Encounter"),
-                       ("spec_condition-example-f001-heart.json", "Condition"),
-                       ("spec_observation-example-f002-excess.json", "Observation"),
-                       ("spec_consent-example-notOrg.json", "Consent")):
+    for name, kind in (
+        ("spec_encounter-example-f001-heart.json", "Encounter"),
+        ("spec_condition-example-f001-heart.json", "Condition"),
+        ("spec_observation-example-f002-excess.json", "Observation"),
+        ("spec_consent-example-notOrg.json", "Consent"),
+    ):
         created = _post_fhir(server, hospital, f"/{kind}", (fhir / name).read_bytes())
         assert created.status_code == 201, created.text
-    unknown = _post_fhir(server, hospital, "/Consent", (fhir / "spec_consent-example-smartonfhir.json").read_bytes())
+    unknown = _post_fhir(
+        server, hospital, "/Consent", (fhir / "spec_consent-example-smartonfhir.json").read_bytes()
+    )
     assert unknown.status_code == 422
     assert unknown.json()["issue"][0]["expression"] == ["Consent.patient"]
     assert _rows(upgraded, "SELECT DISTINCT person_id FROM envelopes") == [(person_id,)]
@@ -151,19 +175,41 @@ def test_fhir_corpus_feed_in_order(server: Server, upgraded: Installation, hospi
 
 
 def _transaction() -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001",
-         "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.3", "value": "T-1"}],
-                      "name": [{"family": "Doe", "given": ["Jane"]}], "birthDate": "1980-02-03"},
-         "request": {"method": "POST", "url": "Patient"}},
-        {"resource": {"resourceType": "Encounter", "status": "in-progress", "class": {"code": "EMER"},
-                      "subject": {"reference": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001"}},
-         "request": {"method": "POST", "url": "Encounter"}},
-        {"resource": {"resourceType": "CarePlan", "status": "active", "intent": "plan",
-                      "subject": {"reference": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001"},
-                      "period": {"end": "2027-06-01"}},
-         "request": {"method": "POST", "url": "CarePlan"}},
-    ]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001",
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": "urn:oid:1.2.3", "value": "T-1"}],
+                    "name": [{"family": "Doe", "given": ["Jane"]}],
+                    "birthDate": "1980-02-03",
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Encounter",
+                    "status": "in-progress",
+                    "class": {"code": "EMER"},
+                    "subject": {"reference": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001"},
+                },
+                "request": {"method": "POST", "url": "Encounter"},
+            },
+            {
+                "resource": {
+                    "resourceType": "CarePlan",
+                    "status": "active",
+                    "intent": "plan",
+                    "subject": {"reference": "urn:uuid:6f1e2a60-0000-4000-8000-000000000001"},
+                    "period": {"end": "2027-06-01"},
+                },
+                "request": {"method": "POST", "url": "CarePlan"},
+            },
+        ],
+    }
 
 
 def test_transaction_bundle_gets_a_transaction_response_and_is_idempotent(
@@ -180,7 +226,9 @@ def test_transaction_bundle_gets_a_transaction_response_and_is_idempotent(
     assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 3
 
 
-def test_invalid_transaction_stores_nothing(server: Server, upgraded: Installation, hospital: Hospital) -> None:
+def test_invalid_transaction_stores_nothing(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
     bundle = _transaction()
     bundle["entry"][2]["resource"]["period"] = {"end": "June next year"}
     answer = _post_fhir(server, hospital, "", bundle)
@@ -192,12 +240,22 @@ def test_invalid_transaction_stores_nothing(server: Server, upgraded: Installati
     assert _rows(upgraded, "SELECT count(*) FROM persons")[0][0] == 0
 
 
-def test_batch_bundle_answers_entry_by_entry(server: Server, upgraded: Installation, hospital: Hospital) -> None:
+def test_batch_bundle_answers_entry_by_entry(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
     bundle = _transaction()
     bundle["type"] = "batch"
-    bundle["entry"].append({"resource": {"resourceType": "Flag", "status": "active", "code": {"text": "x"},
-                                         "subject": {"reference": "Patient/never-pushed"}},
-                            "request": {"method": "POST", "url": "Flag"}})
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Flag",
+                "status": "active",
+                "code": {"text": "x"},
+                "subject": {"reference": "Patient/never-pushed"},
+            },
+            "request": {"method": "POST", "url": "Flag"},
+        }
+    )
     bundle["entry"].append({"request": {"method": "GET", "url": "Patient?name=x"}})
     body = _post_fhir(server, hospital, "", bundle).json()
     assert body["type"] == "batch-response"
@@ -248,8 +306,16 @@ def test_oversize_bodies_are_refused_cleanly(upgraded: Installation, hospital: H
 def test_capability_statement_lists_the_ingest_interactions(server: Server) -> None:
     statement = httpx.get(f"{server.base_url}/metadata").json()
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(resources) >= {"Patient", "Encounter", "Condition", "Observation", "Flag", "CarePlan", "CareTeam",
-                              "DocumentReference", "Consent"}
+    assert set(resources) >= {
+        "Patient",
+        "Encounter",
+        "Condition",
+        "Observation",
+        "Flag",
+        "CarePlan",
+        "CareTeam",
+        "DocumentReference",
+        "Consent",
+    }
     assert resources["Encounter"]["interaction"] == [{"code": "create"}]
     assert statement["rest"][0]["interaction"] == [{"code": "transaction"}, {"code": "batch"}]
-

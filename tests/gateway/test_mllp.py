@@ -13,7 +13,15 @@ from connectors.hl7v2.mllp import Frame, FrameDecoder, encode
 from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
 from tests.builders.hl7 import Person, adt
-from tests.conftest import Hospital, Installation, Server, free_port, register_sender, start_server, stop_server
+from tests.conftest import (
+    Hospital,
+    Installation,
+    Server,
+    free_port,
+    register_sender,
+    start_server,
+    stop_server,
+)
 
 JANE = Person(mrn="MRN-200", family="Doe", given="Jane", birth_date=date(1980, 2, 3))
 
@@ -80,8 +88,12 @@ def test_concurrent_senders_all_land(server: Server, upgraded: Installation, hos
         client = MllpClient(server.mllp_port)
         try:
             for n in range(25):
-                person = Person(mrn=f"W{worker}-{n}", family="Roe", given="Pat" + "ABCD"[worker] + chr(65 + n),
-                                birth_date=date(1990, 1, 1 + n))
+                person = Person(
+                    mrn=f"W{worker}-{n}",
+                    family="Roe",
+                    given="Pat" + "ABCD"[worker] + chr(65 + n),
+                    birth_date=date(1990, 1, 1 + n),
+                )
                 client.send(_message(hospital, f"C{worker}-{n}", person))
                 if b"MSA|AA|" not in client.ack():
                     failures.append(f"{worker}-{n}")
@@ -148,7 +160,9 @@ def test_unknown_or_missing_secret_is_rejected_and_nothing_stored(
     assert _count(upgraded) == 0
 
 
-def test_the_stored_payload_never_holds_the_secret(server: Server, upgraded: Installation, hospital: Hospital) -> None:
+def test_the_stored_payload_never_holds_the_secret(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
     from gateway.crypto import open_sealed
     from gateway.keyring import load_keyring
 
@@ -162,7 +176,8 @@ def test_the_stored_payload_never_holds_the_secret(server: Server, upgraded: Ins
     try:
         with engine.connect() as connection:
             envelope_id, sealed = connection.execute(
-                text("SELECT envelope_id, payload_sealed FROM envelopes")).one()
+                text("SELECT envelope_id, payload_sealed FROM envelopes")
+            ).one()
     finally:
         engine.dispose()
     payload = open_sealed(load_keyring(upgraded.keyring), bytes(sealed), associated_data=envelope_id.encode())

@@ -17,13 +17,30 @@ from tests.conftest import Installation, Server, register_sender
 from tests.gateway.test_mllp import MllpClient
 
 CANARIES = {
-    "http": Person(mrn="CANARYMRN1111", family="Canaryhttp", given="Tweetyhttp", birth_date=date(1961, 7, 19)),
-    "mllp": Person(mrn="CANARYMRN2222", family="Canarymllp", given="Tweetymllp", birth_date=date(1962, 8, 21)),
+    "http": Person(
+        mrn="CANARYMRN1111", family="Canaryhttp", given="Tweetyhttp", birth_date=date(1961, 7, 19)
+    ),
+    "mllp": Person(
+        mrn="CANARYMRN2222", family="Canarymllp", given="Tweetymllp", birth_date=date(1962, 8, 21)
+    ),
 }
-FHIR_CANARY = {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.3", "value": "CANARYMRN3333"}],
-               "name": [{"family": "Canaryfhir", "given": ["Tweetyfhir"]}], "birthDate": "1963-09-23",
-               "telecom": [{"system": "phone", "value": "555-0199-CANARY"}]}
-NEEDLES = [b"CANARYMRN", b"Canary", b"Tweety", b"1961-07-19", b"19610719", b"19620821", b"1963-09-23", b"555-0199"]
+FHIR_CANARY = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "urn:oid:1.2.3", "value": "CANARYMRN3333"}],
+    "name": [{"family": "Canaryfhir", "given": ["Tweetyfhir"]}],
+    "birthDate": "1963-09-23",
+    "telecom": [{"system": "phone", "value": "555-0199-CANARY"}],
+}
+NEEDLES = [
+    b"CANARYMRN",
+    b"Canary",
+    b"Tweety",
+    b"1961-07-19",
+    b"19610719",
+    b"19620821",
+    b"1963-09-23",
+    b"555-0199",
+]
 
 
 def _database_text(installation: Installation) -> bytes:
@@ -43,24 +60,40 @@ def _database_text(installation: Installation) -> bytes:
         engine.dispose()
 
 
-def test_canaries_pushed_through_every_path_are_nowhere_readable(server: Server, upgraded: Installation) -> None:
+def test_canaries_pushed_through_every_path_are_nowhere_readable(
+    server: Server, upgraded: Installation
+) -> None:
     hospital = register_sender(upgraded)
-    http = httpx.post(f"{server.base_url}/hl7v2", headers=hospital.auth, timeout=30,
-                      content=adt(CANARIES["http"], control_id="CAN-1").encode())
+    http = httpx.post(
+        f"{server.base_url}/hl7v2",
+        headers=hospital.auth,
+        timeout=30,
+        content=adt(CANARIES["http"], control_id="CAN-1").encode(),
+    )
     assert b"MSA|AA|" in http.content
     client = MllpClient(server.mllp_port)
     try:
         client.send(adt(CANARIES["mllp"], control_id="CAN-2", secret=hospital.mllp_secret).encode())
         assert b"MSA|AA|" in client.ack()
-        client.send(adt(CANARIES["mllp"], control_id="CAN-3", version="9.9", secret=hospital.mllp_secret).encode())
+        client.send(
+            adt(CANARIES["mllp"], control_id="CAN-3", version="9.9", secret=hospital.mllp_secret).encode()
+        )
         assert b"MSA|AR|" in client.ack()  # a rejected message must not leak either
     finally:
         client.close()
-    fhir = httpx.post(f"{server.base_url}/fhir/r4/Patient", headers=hospital.auth, content=json.dumps(FHIR_CANARY),
-                      timeout=30)
+    fhir = httpx.post(
+        f"{server.base_url}/fhir/r4/Patient",
+        headers=hospital.auth,
+        content=json.dumps(FHIR_CANARY),
+        timeout=30,
+    )
     assert fhir.status_code == 201
-    bad = httpx.post(f"{server.base_url}/fhir/r4/Patient", headers=hospital.auth, timeout=30,
-                     content=json.dumps({**FHIR_CANARY, "birthDate": "Canary-not-a-date"}))
+    bad = httpx.post(
+        f"{server.base_url}/fhir/r4/Patient",
+        headers=hospital.auth,
+        timeout=30,
+        content=json.dumps({**FHIR_CANARY, "birthDate": "Canary-not-a-date"}),
+    )
     assert bad.status_code == 400
     assert b"Canary" not in bad.content, "an OperationOutcome never echoes the input"
     httpx.get(f"{server.base_url}/whoami?family=Canaryquery&birthdate=1961-07-19", headers=hospital.auth)
