@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.store.tables import EnvelopeRow, IngestReceiptRow
 
@@ -32,6 +34,23 @@ def receipts(*, connection: Connection, org_id: str, message_keys: Sequence[str]
         )
     ).all()
     return {key: response for key, response in rows}
+
+
+def claim_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+    """Insert the receipts not seen before, in one statement; return the (org, key) pairs inserted.
+
+    A pair missing from the result was received before: a redelivery.
+    """
+    if not rows:
+        return set()
+    dialect_insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    statement = (
+        dialect_insert(_receipts)
+        .values(list(rows))
+        .on_conflict_do_nothing()
+        .returning(_receipts.c.source_org_id, _receipts.c.message_key)
+    )
+    return {(org_id, key) for org_id, key in connection.execute(statement)}
 
 
 def add_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:

@@ -56,8 +56,77 @@ class _Found:
         return out
 
 
+class BatchResolver:
+    """Resolve many subjects in one transaction: one lookup query, then inserts at `flush`.
+
+    Later subjects see the people and keys earlier ones created (an in-memory overlay), so two
+    messages about the same new person in one group commit link to one person.
+    """
+
+    def __init__(self, connection: Connection, subjects: list[SubjectKeys]) -> None:
+        self._connection = connection
+        self._found = _lookup(connection, list(dict.fromkeys(k for keys in subjects for k in keys.all())))
+        self._persons: list[dict[str, object]] = []
+        self._keys: list[dict[str, object]] = []
+        self._duplicates: list[tuple[str, str, str]] = []
+
+    def resolve(self, keys: SubjectKeys, *, defines_subject: bool = False) -> Resolution:
+        """Raises: SubjectUnresolved."""
+        found = self._found
+        exact = [("id", k) for k in keys.identifiers] + (
+            [("lid", keys.logical_id)] if keys.logical_id else []
+        )
+        linked = found.people(exact)
+        if linked:
+            for other in linked[1:]:
+                self._duplicates.append((linked[0], other, "IDENTIFIER_CONFLICT"))
+            self._add_keys(linked[0], keys)
+            return Resolution(
+                linked[0], created=False, matched_by="identifier" if keys.identifiers else "logical_id"
+            )
+        if not keys.identifiers and not keys.demographics and not defines_subject:
+            raise SubjectUnresolved()
+        if keys.exact_demographics:
+            candidates = found.people([(keys.exact_kind, keys.exact_demographics)])
+            if len(candidates) == 1:
+                self._add_keys(candidates[0], keys)
+                return Resolution(candidates[0], created=False, matched_by="demographics")
+        person_id = str(uuid.uuid4())
+        self._persons.append({"person_id": person_id, "merged_into": None, "created_at": _now()})
+        related = found.people([("fgb", keys.demographics)] if keys.demographics else [])
+        reason = "DEMOGRAPHIC_AMBIGUOUS"
+        if not related:
+            related = found.people(
+                [(kind, k) for kind, k in zip(("fb", "gb"), keys.partial, strict=True) if k]
+            )
+            reason = "PARTIAL_DEMOGRAPHICS"
+        self._duplicates += [(person_id, other, reason) for other in related]
+        self._add_keys(person_id, keys)
+        return Resolution(person_id, created=True, matched_by="new")
+
+    def flush(self) -> None:
+        """Write the new people, keys and possible-duplicate tasks (before rows that refer to them)."""
+        if self._persons:
+            self._connection.execute(insert(_persons), self._persons)
+        if self._keys:
+            self._connection.execute(insert(_keys), self._keys)
+        for person_id, candidate, reason in dict.fromkeys(self._duplicates):
+            _flag_duplicate(self._connection, person_id, candidate, reason)
+        self._persons, self._keys, self._duplicates = [], [], []
+
+    def _add_keys(self, person_id: str, keys: SubjectKeys) -> None:
+        for kind, key_hash in dict.fromkeys(keys.all()):
+            if (kind, key_hash, person_id) in self._found.raw:
+                continue
+            self._found.raw.add((kind, key_hash, person_id))
+            holders = self._found.holders.setdefault((kind, key_hash), [])
+            if person_id not in holders:
+                holders.append(person_id)
+            self._keys.append({"kind": kind, "key_hash": key_hash, "person_id": person_id})
+
+
 def resolve(*, connection: Connection, keys: SubjectKeys, defines_subject: bool = False) -> Resolution:
-    """Find or create the person for a subject and record its keys.
+    """Find or create the person for one subject and record its keys.
 
     `defines_subject` is true for records that *are* the person (a Patient, an ADT message):
     they may create a person from a logical id alone; a reference to one may not.
@@ -65,46 +134,24 @@ def resolve(*, connection: Connection, keys: SubjectKeys, defines_subject: bool 
     Raises:
         SubjectUnresolved: only an unknown logical id to go on.
     """
-    found = _lookup(connection, keys.all())
-    exact = [("id", k) for k in keys.identifiers] + ([("lid", keys.logical_id)] if keys.logical_id else [])
-    linked = found.people(exact)
-    if linked:
-        person_id = linked[0]
-        for other in linked[1:]:
-            _flag_duplicate(connection, person_id, other, "IDENTIFIER_CONFLICT")
-        _add_keys(connection, person_id, keys, found)
-        return Resolution(
-            person_id, created=False, matched_by="identifier" if keys.identifiers else "logical_id"
-        )
-    if not keys.identifiers and not keys.demographics and not defines_subject:
-        raise SubjectUnresolved()
-    if keys.exact_demographics:
-        candidates = found.people([(keys.exact_kind, keys.exact_demographics)])
-        if len(candidates) == 1:
-            _add_keys(connection, candidates[0], keys, found)
-            return Resolution(candidates[0], created=False, matched_by="demographics")
-    person_id = str(uuid.uuid4())
-    connection.execute(insert(_persons).values(person_id=person_id, merged_into=None, created_at=_now()))
-    related = found.people([("fgb", keys.demographics)] if keys.demographics else [])
-    reason = "DEMOGRAPHIC_AMBIGUOUS"
-    if not related:
-        related = found.people([(kind, k) for kind, k in zip(("fb", "gb"), keys.partial, strict=True) if k])
-        reason = "PARTIAL_DEMOGRAPHICS"
-    for other in related:
-        _flag_duplicate(connection, person_id, other, reason)
-    _add_keys(connection, person_id, keys, found)
-    return Resolution(person_id, created=True, matched_by="new")
+    resolver = BatchResolver(connection, [keys])
+    resolution = resolver.resolve(keys, defines_subject=defines_subject)
+    resolver.flush()
+    return resolution
 
 
 def merge(*, connection: Connection, surviving: str, merged_keys: SubjectKeys) -> list[str]:
     """ADT^A40: point every person holding the merged identifiers at the survivor."""
-    found = _lookup(connection, merged_keys.all())
-    merged = [p for p in found.people([("id", k) for k in merged_keys.identifiers]) if p != surviving]
+    resolver = BatchResolver(connection, [merged_keys])
+    merged = [
+        p for p in resolver._found.people([("id", k) for k in merged_keys.identifiers]) if p != surviving
+    ]
     for person_id in merged:
         connection.execute(
             update(_persons).where(_persons.c.person_id == person_id).values(merged_into=surviving)
         )
-    _add_keys(connection, surviving, merged_keys, found)
+    resolver._add_keys(surviving, merged_keys)
+    resolver.flush()
     return merged
 
 
@@ -147,16 +194,6 @@ def _lookup(connection: Connection, keys: list[tuple[str, str]]) -> _Found:
         if holder not in holders:
             holders.append(holder)
     return found
-
-
-def _add_keys(connection: Connection, person_id: str, keys: SubjectKeys, found: _Found) -> None:
-    missing = [
-        {"kind": kind, "key_hash": key_hash, "person_id": person_id}
-        for kind, key_hash in dict.fromkeys(keys.all())
-        if (kind, key_hash, person_id) not in found.raw
-    ]
-    if missing:
-        connection.execute(insert(_keys), missing)
 
 
 def _flag_duplicate(connection: Connection, person_id: str, candidate: str, reason: str) -> None:

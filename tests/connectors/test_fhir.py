@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,9 @@ from hypothesis import strategies as st
 from connectors.errors import ConnectorError, TooLarge, UnsupportedMessage
 from connectors.fhir.parse import IssuesFound, check_single, load_json, parse_bundle
 from connectors.fhir.to_envelope import Context, FhirRecord, bundle_to_records, resource_to_record
+from tests.shared_corpus import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "fhir"
+CORPUS = SHARED_CORPUS / "fhir"
 CONTEXT = Context(org_id="ghh", source_is_part2_program=False, received_at=datetime(2026, 11, 23, tzinfo=UTC))
 MAX = 10 * 1024 * 1024
 

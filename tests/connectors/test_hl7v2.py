@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,8 +15,9 @@ from connectors.hl7v2.parse import parse, read_header, split_batch
 from connectors.hl7v2.strict import parse_strict
 from connectors.hl7v2.to_envelope import to_envelope
 from tests.builders.hl7 import Person, adt, people
+from tests.shared_corpus import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "hl7v2"
+CORPUS = SHARED_CORPUS / "hl7v2"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 # file → (outcome on the fast path and the hl7apy reader, HL7 error code, strict-validation outcome)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +16,8 @@ from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
 from tests.builders.hl7 import Person, adt
 from tests.conftest import Hospital, Installation, Server, register_sender
+from tests.shared_corpus import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 JANE = Person(mrn="MRN-100", family="Doe", given="Jane", birth_date=date(1980, 2, 3))
 
 
