@@ -103,7 +103,7 @@ def bundle(n: int) -> dict[str, object]:
                 "resource": {
                     "resourceType": "Patient",
                     "identifier": [{"system": "urn:oid:1.2.3", "value": f"F{n}"}],
-                    "name": [{"family": f"Fhirbench{n}", "given": ["Sam"]}],
+                    "name": [{"family": person(n).family, "given": ["Sam"]}],
                     "birthDate": "1980-01-01",
                 },
             },
@@ -184,7 +184,10 @@ def main() -> None:
             capture_output=True,
         )
         hospital = register_sender(installation, "bench-hospital")
-        server = start_server(installation, CGW_MLLP_PORT=str(free_port()), CGW_LOG_LEVEL="warning")
+        workers = os.environ.get("CGW_MLLP_WORKERS", "1")
+        server = start_server(
+            installation, CGW_MLLP_PORT=str(free_port()), CGW_LOG_LEVEL="warning", CGW_MLLP_WORKERS=workers
+        )
         try:
             asyncio.run(run_mllp(server.mllp_port, hospital.mllp_secret, 200, 10_000_000))  # warm-up
             rate, latencies = asyncio.run(run_mllp(server.mllp_port, hospital.mllp_secret, MLLP_MESSAGES, 0))
@@ -195,7 +198,10 @@ def main() -> None:
         finally:
             stop_server(server)
     backend = database.split(":", 1)[0]
-    print(f"machine: {os.cpu_count()} cores; database: {backend}; senders: {SENDERS}")
+    workers = os.environ.get("CGW_MLLP_WORKERS", "1")
+    print(
+        f"machine: {os.cpu_count()} cores; database: {backend}; senders: {SENDERS}; MLLP workers: {workers}"
+    )
     print(f"hl7apy parse only (find_groups):     {hl7apy_rate:8.0f} msg/s")
     print(f"python-hl7 parse only:                {fast_rate:8.0f} msg/s")
     print(

@@ -13,6 +13,7 @@ from gateway.bootstrap import Runtime
 from gateway.errors import install_error_handlers
 from gateway.middleware import RequestContextMiddleware
 from gateway.mllp_server import MllpServer
+from gateway.mllp_workers import WorkerPool
 from gateway.services import Services
 from gateway.settings import Settings
 
@@ -25,9 +26,12 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.committer.start()
-        listener = None
-        if settings.mllp_enabled:
+        listener: MllpServer | WorkerPool | None = None
+        if settings.mllp_enabled and settings.mllp_workers > 1:
+            listener = WorkerPool(settings, settings.mllp_workers)
+        elif settings.mllp_enabled:
             listener = MllpServer(settings=settings, registry=services.registry, committer=services.committer)
+        if listener is not None:
             await listener.start()
         try:
             yield

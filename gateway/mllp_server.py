@@ -102,8 +102,16 @@ class GroupCommitter:
 
 
 class MllpServer:
-    def __init__(self, *, settings: Settings, registry: RegistryService, committer: GroupCommitter) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        registry: RegistryService,
+        committer: GroupCommitter,
+        reuse_port: bool = False,
+    ) -> None:
         self._settings = settings
+        self._reuse_port = reuse_port
         self._registry = registry
         self._committer = committer
         self._server: asyncio.Server | None = None
@@ -118,7 +126,12 @@ class MllpServer:
     async def start(self) -> None:
         host = self._settings.mllp_host or self._settings.host
         self._server = await asyncio.start_server(
-            self._accept, host, self._settings.mllp_port, limit=READ_CHUNK, reuse_address=True
+            self._accept,
+            host,
+            self._settings.mllp_port,
+            limit=READ_CHUNK,
+            reuse_address=True,
+            reuse_port=self._reuse_port or None,  # worker processes share the port
         )
         log.info("mllp_listening", host=host, port=self.port)
 

@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     mllp_host: str | None = None  # defaults to CGW_HOST
     mllp_port: int = Field(default=2575, ge=1, le=65535)
     mllp_idle_timeout: float = Field(default=300.0, gt=0)  # seconds without a byte before a connection closes
-    mllp_max_connections: int = Field(default=200, ge=1)
+    mllp_max_connections: int = Field(default=200, ge=1)  # per listener process
+    mllp_workers: int = Field(default=1, ge=1, le=32)  # listener processes sharing the MLLP port
 
     log_level: str = "info"
     log_json: bool = True

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlmodel import col
 
 from gateway.person_keys import SubjectKeys
@@ -65,7 +65,9 @@ class BatchResolver:
 
     def __init__(self, connection: Connection, subjects: list[SubjectKeys]) -> None:
         self._connection = connection
-        self._found = _lookup(connection, list(dict.fromkeys(k for keys in subjects for k in keys.all())))
+        keys = list(dict.fromkeys(k for subject in subjects for k in subject.all()))
+        _lock_keys(connection, keys)
+        self._found = _lookup(connection, keys)
         self._persons: list[dict[str, object]] = []
         self._keys: list[dict[str, object]] = []
         self._duplicates: list[tuple[str, str, str]] = []
@@ -175,6 +177,22 @@ def canonical(connection: Connection, person_id: str) -> str:
             return person_id
         seen.add(merged_into)
         person_id = merged_into
+
+
+def _lock_keys(connection: Connection, keys: list[tuple[str, str]]) -> None:
+    """On PostgreSQL, lock the subject's keys for this transaction before looking them up.
+
+    Without it, two transactions about the same new person (two replicas, or two requests)
+    both find nobody and both create a person. Locks are taken in sorted order (no deadlock) and
+    released at commit; records about different people do not wait for each other. SQLite needs
+    none: its writers are serialised by BEGIN IMMEDIATE.
+    """
+    if connection.dialect.name != "postgresql" or not keys:
+        return
+    ids = sorted({int.from_bytes(bytes.fromhex(key_hash[:16]), "big", signed=True) for _, key_hash in keys})
+    connection.execute(
+        text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k"), {"ids": ids}
+    )
 
 
 def _lookup(connection: Connection, keys: list[tuple[str, str]]) -> _Found:

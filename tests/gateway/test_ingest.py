@@ -318,3 +318,32 @@ def test_capability_statement_lists_the_ingest_interactions(server: Server) -> N
     }
     assert resources["Encounter"]["interaction"] == [{"code": "create"}]
     assert statement["rest"][0]["interaction"] == [{"code": "transaction"}, {"code": "batch"}]
+
+
+def test_concurrent_pushes_about_one_new_person_create_one_person(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    """Without key locks, parallel transactions each find nobody and each create a person."""
+    import threading
+
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.3", "value": "RACE-1"}],
+        "name": [{"family": "Racer", "given": ["Rae"]}],
+        "birthDate": "1990-09-09",
+    }
+    statuses: list[int] = []
+
+    def push(n: int) -> None:
+        statuses.append(
+            _post_fhir(server, hospital, "/Patient", patient, **{"Idempotency-Key": f"race-{n}"}).status_code
+        )
+
+    threads = [threading.Thread(target=push, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [201] * 8
+    assert _rows(upgraded, "SELECT count(*) FROM persons")[0][0] == 1
+    assert _rows(upgraded, "SELECT count(*) FROM person_duplicates")[0][0] == 0
