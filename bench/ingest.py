@@ -103,8 +103,8 @@ def bundle(n: int) -> dict[str, object]:
                 "resource": {
                     "resourceType": "Patient",
                     "identifier": [{"system": "urn:oid:1.2.3", "value": f"F{n}"}],
-                    "name": [{"family": person(n).family, "given": ["Sam"]}],
-                    "birthDate": "1980-01-01",
+                    "name": [{"family": person(n).family, "given": [person(n + 500_000).family[5:]]}],
+                    "birthDate": person(n).birth_date.isoformat(),
                 },
             },
             {

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.errors import ConnectorError, TooLarge
@@ -138,6 +139,27 @@ async def _push_refused(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 403, "forbidden", "Forbidden", exc.reason, reason=exc.code)
 
 
+async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+    """A lock wait or a lost connection: nothing was stored, and a retry will likely succeed."""
+    log.warning("database_busy", error_type=type(exc).__name__)
+    headers = {"Retry-After": "1"}
+    if request.url.path.startswith("/fhir/"):
+        return JSONResponse(
+            single_issue("transient", "the database is busy; nothing was stored; retry"),
+            status_code=503,
+            media_type=FHIR_JSON,
+            headers=headers,
+        )
+    return problem(
+        request,
+        503,
+        "busy",
+        "Service Unavailable",
+        "the database is busy; nothing was stored; retry",
+        headers,
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", error_type=type(exc).__name__)
     return problem(
@@ -155,6 +177,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RegistryError, _registry_error)
     app.add_exception_handler(ConnectorError, _connector_error)
     app.add_exception_handler(PushRefused, _push_refused)
+    app.add_exception_handler(OperationalError, _database_busy)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

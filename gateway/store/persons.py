@@ -29,6 +29,9 @@ _persons = PersonRow.__table__  # type: ignore[attr-defined]
 _duplicates = PersonDuplicateRow.__table__  # type: ignore[attr-defined]
 
 
+MAX_PARTIAL_CANDIDATES = 5  # beyond this many people, a partial key is too common to flag
+
+
 class SubjectUnresolved(Exception):
     """The record names its subject only by a reference the index does not know."""
 
@@ -102,6 +105,8 @@ class BatchResolver:
                 [(kind, k) for kind, k in zip(("fb", "gb"), keys.partial, strict=True) if k]
             )
             reason = "PARTIAL_DEMOGRAPHICS"
+            if len(related) > MAX_PARTIAL_CANDIDATES:
+                related = []  # a common given name on a common birth date says nothing about duplicates
         self._duplicates += [(person_id, other, reason) for other in related]
         self._add_keys(person_id, keys)
         return Resolution(person_id, created=True, matched_by="new")
@@ -112,8 +117,7 @@ class BatchResolver:
             self._connection.execute(insert(_persons), self._persons)
         if self._keys:
             self._connection.execute(insert(_keys), self._keys)
-        for person_id, candidate, reason in dict.fromkeys(self._duplicates):
-            _flag_duplicate(self._connection, person_id, candidate, reason)
+        _flag_duplicates(self._connection, list(dict.fromkeys(self._duplicates)))
         self._persons, self._keys, self._duplicates = [], [], []
 
     def _add_keys(self, person_id: str, keys: SubjectKeys) -> None:
@@ -214,22 +218,24 @@ def _lookup(connection: Connection, keys: list[tuple[str, str]]) -> _Found:
     return found
 
 
-def _flag_duplicate(connection: Connection, person_id: str, candidate: str, reason: str) -> None:
-    exists = connection.execute(
-        select(_duplicates.c.id).where(
-            _duplicates.c.person_id == person_id, _duplicates.c.candidate_person_id == candidate
-        )
-    ).first()
-    if exists is None:
+def _flag_duplicates(connection: Connection, pairs: list[tuple[str, str, str]]) -> None:
+    """Record possible-duplicate tasks not already open, in one query and one insert."""
+    if not pairs:
+        return
+    existing = set(
         connection.execute(
-            insert(_duplicates).values(
-                person_id=person_id,
-                candidate_person_id=candidate,
-                reason=reason,
-                created_at=_now(),
-                resolved_at=None,
+            select(_duplicates.c.person_id, _duplicates.c.candidate_person_id).where(
+                _duplicates.c.person_id.in_(sorted({p for p, _, _ in pairs}))
             )
-        )
+        ).all()
+    )
+    rows = [
+        {"person_id": p, "candidate_person_id": c, "reason": r, "created_at": _now(), "resolved_at": None}
+        for p, c, r in pairs
+        if (p, c) not in existing
+    ]
+    if rows:
+        connection.execute(insert(_duplicates), rows)
 
 
 def _now() -> datetime:
