@@ -11,11 +11,15 @@ from gateway import __version__
 from gateway.api import fhir, hl7v2, metadata, ops, session
 from gateway.bootstrap import Runtime
 from gateway.errors import install_error_handlers
+from gateway.log_config import get_logger
 from gateway.middleware import RequestContextMiddleware
 from gateway.mllp_server import MllpServer
 from gateway.mllp_workers import WorkerPool
 from gateway.services import Services
 from gateway.settings import Settings
+
+
+log = get_logger(__name__)
 
 
 def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
@@ -32,7 +36,14 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
         elif settings.mllp_enabled:
             listener = MllpServer(settings=settings, registry=services.registry, committer=services.committer)
         if listener is not None:
-            await listener.start()
+            try:
+                await listener.start()
+            except OSError as exc:  # the usual cause: the MLLP port is taken
+                log.error(
+                    "mllp_listen_failed", port=settings.mllp_port, reason=exc.strerror or type(exc).__name__
+                )
+                await services.committer.stop()
+                raise
         try:
             yield
         finally:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import signal
@@ -32,18 +34,28 @@ from gateway.settings import Settings
 
 STARTUP_TIMEOUT = 60.0  # seconds for a worker to import, open the database and listen
 STOP_TIMEOUT = 15.0  # seconds for a worker to drain before it is killed
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 log = get_logger(__name__)
 
 
 def run_worker(settings: Settings, ready: Event, parent_pid: int) -> None:
     """Entry point of one worker process."""
+    _terminate_with_parent()
     configure_logging(settings.log_level, json=settings.log_json)
     runtime = open_runtime(settings)
     try:
         asyncio.run(_serve(settings, runtime.engine, runtime.keyring, ready, parent_pid))
     finally:
         runtime.engine.dispose()
+
+
+def _terminate_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM when the gateway process dies (the poll in `_serve` is
+    the portable fallback)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def _serve(settings: Settings, engine: Engine, keyring: Keyring, ready: Event, parent_pid: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from datetime import date
 
 import pytest
@@ -209,3 +210,54 @@ def test_acknowledged_messages_survive_a_restart(upgraded: Installation, hospita
     finally:
         stop_server(second)
     assert _count(upgraded) == 6
+
+
+def test_worker_processes_share_the_port_and_leave_with_the_gateway(
+    upgraded: Installation, hospital: Hospital
+) -> None:
+    mllp_port = str(free_port())
+    first = start_server(upgraded, CGW_MLLP_PORT=mllp_port, CGW_MLLP_WORKERS="2")
+    try:
+        clients = [MllpClient(first.mllp_port) for _ in range(4)]
+        for n, client in enumerate(clients):
+            client.send(
+                _message(
+                    hospital,
+                    f"WK-{n}",
+                    Person(
+                        mrn=f"WK{n}", family="Worker", given="Wen" + "ABCD"[n], birth_date=date(1980, 1, 1)
+                    ),
+                )
+            )
+        assert all(b"MSA|AA|" in client.ack() for client in clients)
+        for client in clients:
+            client.close()
+    finally:
+        first.process.kill()  # kill -9: the workers must notice and free the port themselves
+        first.process.wait()
+    assert _count(upgraded) == 4
+    _wait_until_free(int(mllp_port))  # the workers leave with their gateway; a supervisor waits likewise
+    second = start_server(upgraded, CGW_MLLP_PORT=mllp_port)
+    try:
+        client = MllpClient(second.mllp_port)
+        client.send(_message(hospital, "WK-AFTER"))
+        assert b"MSA|AA|WK-AFTER|" in client.ack()
+        client.close()
+    finally:
+        stop_server(second)
+
+
+def _wait_until_free(port: int, timeout: float = 5.0) -> None:
+    """Wait until nothing listens on the port (a lingering worker would make this fail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"MLLP port {port} still taken {timeout} s after the gateway died"
+                    ) from None
+                time.sleep(0.1)
