@@ -18,7 +18,6 @@ from gateway.mllp_workers import WorkerPool
 from gateway.services import Services
 from gateway.settings import Settings
 
-
 log = get_logger(__name__)
 
 

@@ -62,7 +62,8 @@ def test_unique_demographic_match_links_after_normalisation(connection: Connecti
 def test_ambiguous_demographics_create_a_person_and_a_review_task(connection: Connection) -> None:
     female = _resolve(connection, _keys("M1", sex="F"))
     male = _resolve(connection, _keys("M2", sex="M"))  # same name and birth date, other sex: not linked
-    assert male.created and male.person_id != female.person_id
+    assert male.created
+    assert male.person_id != female.person_id
     third = _resolve(connection, _keys("M3"))  # no sex: two candidates → ambiguous, never a guess
     assert third.created
     reasons = [(row.person_id, row.reason) for row in persons.open_duplicates(connection=connection)]
