@@ -134,9 +134,13 @@ class IngestService:
         except ConnectorError as error:
             return [_Prepared(ack=build_ack(None, REJECT, error))]
         single = len(messages) == 1 and messages[0] is item.data
-        prepared = [self._prepare(item.sender, m, item.payload if single else None) for m in messages]
-        if not single:
-            prepared[0].batch = True
+        if single:
+            return [self._prepare(item.sender, item.data, item.payload)]
+        # A batch: each message is stored from the frame's stored form (MLLP: MSH-8 blanked in
+        # every message), which splits into the same messages in the same order.
+        payloads = split_batch(item.payload) if item.payload is not None else messages
+        prepared = [self._prepare(item.sender, m, p) for m, p in zip(messages, payloads, strict=True)]
+        prepared[0].batch = True
         return prepared
 
     def _prepare(self, sender: Sender, data: bytes, payload: bytes | None) -> _Prepared:

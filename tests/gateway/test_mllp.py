@@ -261,3 +261,41 @@ def _wait_until_free(port: int, timeout: float = 5.0) -> None:
                         f"MLLP port {port} still taken {timeout} s after the gateway died"
                     ) from None
                 time.sleep(0.1)
+
+
+def test_a_batch_frame_is_answered_with_a_batch_ack_and_no_secret_is_stored(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    from gateway.crypto import open_sealed
+    from gateway.keyring import load_keyring
+
+    messages = [
+        _message(
+            hospital,
+            f"BATCH-{n}",
+            Person(mrn=f"BT{n}", family="Batch", given="Bea" + "AB"[n], birth_date=date(1985, 5, 5)),
+        )
+        for n in range(2)
+    ]
+    frame = b"BHS|^~\\&|ADT1|GHH\r" + b"\r".join(messages) + b"\rBTS|2"
+    client = MllpClient(server.mllp_port)
+    try:
+        client.send(frame)
+        ack = client.ack()
+    finally:
+        client.close()
+    assert ack.startswith(b"BHS|")
+    assert b"MSA|AA|BATCH-0|" in ack
+    assert b"MSA|AA|BATCH-1|" in ack
+    assert ack.rstrip(b"\r").endswith(b"BTS|2")
+    keyring = load_keyring(upgraded.keyring)
+    engine = create_db_engine(load_settings(database_url=upgraded.database_url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT envelope_id, payload_sealed FROM envelopes")).all()
+    finally:
+        engine.dispose()
+    assert len(rows) == 2
+    for envelope_id, sealed in rows:
+        payload = open_sealed(keyring, bytes(sealed), associated_data=envelope_id.encode())
+        assert hospital.mllp_secret.encode() not in payload
