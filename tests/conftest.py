@@ -18,10 +18,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from gateway.bootstrap import open_keyring
@@ -90,6 +92,15 @@ class Installation:
         )
         env.update(extra)
         return env
+
+    def query(self, sql: str) -> list[Any]:
+        """Rows of a read-only SQL query on the installation's database."""
+        engine = create_db_engine(load_settings(database_url=self.database_url))
+        try:
+            with engine.connect() as connection:
+                return list(connection.execute(text(sql)).all())
+        finally:
+            engine.dispose()
 
     def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

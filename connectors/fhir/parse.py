@@ -20,18 +20,16 @@ from pydantic import ValidationError
 
 from connectors.errors import Issue, MalformedMessage, TooLarge, UnsupportedMessage
 
-INGESTED_TYPES = frozenset(
-    {
-        "Patient",
-        "Encounter",
-        "Condition",
-        "Observation",
-        "Flag",
-        "CarePlan",
-        "CareTeam",
-        "DocumentReference",
-        "Consent",
-    }
+INGESTED_TYPES: tuple[str, ...] = (
+    "Patient",
+    "Encounter",
+    "Condition",
+    "Observation",
+    "Flag",
+    "CarePlan",
+    "CareTeam",
+    "DocumentReference",
+    "Consent",
 )
 BUNDLE_TYPES = frozenset({"transaction", "batch"})
 WRITE_METHODS = frozenset({"POST", "PUT"})

@@ -264,13 +264,13 @@ def require_segments(header: Header, segment_ids: Iterable[str]) -> None:
         raise MalformedMessage(f"{name} segment is required", location=name, code=SEGMENT_SEQUENCE_ERROR)
 
 
-def parse(data: bytes) -> Hl7Message:
-    """Parse one message on the fast path (python-hl7).
+def parse(data: bytes, header: Header | None = None) -> Hl7Message:
+    """Parse one message on the fast path (python-hl7); `header` if `read_header` was already run.
 
     Raises:
         MalformedMessage, UnsupportedMessage: with an HL7 error code and location.
     """
-    header = read_header(data)
+    header = header or read_header(data)
     check_header(header)
     text, segments = decode_body(header, data)
     segment_ids = tuple(segment[:3] for segment in segments)

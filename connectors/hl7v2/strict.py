@@ -19,6 +19,7 @@ from connectors.hl7v2.parse import (
     READ_SEGMENTS,
     SEGMENT_SEQUENCE_ERROR,
     FieldReader,
+    Header,
     Hl7Message,
     _check_identifiers,
     check_header,
@@ -43,14 +44,14 @@ _HL7APY_VERSION = {
 }
 
 
-def parse_strict(data: bytes, *, validate: bool = True) -> Hl7Message:
+def parse_strict(data: bytes, header: Header | None = None, *, validate: bool = True) -> Hl7Message:
     """Parse with hl7apy; with `validate`, the message must match its HL7 structure.
 
     Raises:
         MalformedMessage, UnsupportedMessage: as `connectors.hl7v2.parse.parse`, plus
             structure violations found by hl7apy (location: the message structure).
     """
-    header = read_header(data)
+    header = header or read_header(data)
     check_header(header)
     text, segments = decode_body(header, data)
     segment_ids = tuple(segment[:3] for segment in segments)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
+from connectors.fhir.parse import INGESTED_TYPES
 from gateway import __version__
 from gateway.auth.tokens import embedded_jwks
 from gateway.deps import ServicesDep
@@ -19,19 +20,8 @@ FHIR_JSON = "application/fhir+json"
 
 # FHIR resource types this gateway serves, with their interactions. Each capability issue
 # adds its rows here, so /metadata always lists exactly what is implemented.
-INGESTED = (
-    "Patient",
-    "Encounter",
-    "Condition",
-    "Observation",
-    "Flag",
-    "CarePlan",
-    "CareTeam",
-    "DocumentReference",
-    "Consent",
-)
 IMPLEMENTED_RESOURCES: tuple[dict[str, Any], ...] = tuple(
-    {"type": name, "interaction": [{"code": "create"}]} for name in INGESTED
+    {"type": name, "interaction": [{"code": "create"}]} for name in INGESTED_TYPES
 )
 SYSTEM_INTERACTIONS = ({"code": "transaction"}, {"code": "batch"})
 

@@ -150,7 +150,7 @@ class IngestService:
             return _Prepared(ack=build_ack(None, REJECT, error))
         try:
             check_push_allowed(sender, self._clock().date())
-            message = parse_strict(data) if self._strict else parse(data)
+            message = parse_strict(data, header) if self._strict else parse(data, header)
         except PushRefused as refused:
             return _Prepared(
                 ack=build_ack(

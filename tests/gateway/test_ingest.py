@@ -8,12 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from gateway.crypto import open_sealed
 from gateway.keyring import load_keyring
-from gateway.settings import load_settings
-from gateway.store.database import create_db_engine
 from tests.builders.hl7 import Person, adt
 from tests.conftest import Hospital, Installation, Server, register_sender
 from tests.shared_corpus import CORPUS
@@ -24,15 +21,6 @@ JANE = Person(mrn="MRN-100", family="Doe", given="Jane", birth_date=date(1980, 2
 @pytest.fixture
 def hospital(upgraded: Installation) -> Hospital:
     return register_sender(upgraded)
-
-
-def _rows(installation: Installation, sql: str) -> list[Any]:
-    engine = create_db_engine(load_settings(database_url=installation.database_url))
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(sql)).all())
-    finally:
-        engine.dispose()
 
 
 def _post_hl7(server: Server, hospital: Hospital, body: bytes) -> httpx.Response:
@@ -62,7 +50,7 @@ def test_hl7_corpus_feed_lands_as_sealed_envelopes(
         assert answer.status_code == {b"AA": 200, b"AE": 422, b"AR": 400}[msa]
         accepted += msa == b"AA"
     assert accepted == 9
-    rows = _rows(upgraded, "SELECT envelope_id, payload_sealed, source_format, source_org_id FROM envelopes")
+    rows = upgraded.query("SELECT envelope_id, payload_sealed, source_format, source_org_id FROM envelopes")
     # four FHIR-Converter samples share MSH-10 MSG00001: one stored, three acknowledged as redeliveries
     assert len(rows) == 6
     keyring = load_keyring(upgraded.keyring)
@@ -80,7 +68,7 @@ def test_redelivered_message_is_acknowledged_again_and_stored_once(
     first, second = _post_hl7(server, hospital, message), _post_hl7(server, hospital, message)
     assert b"MSA|AA|REDELIVER-1|" in first.content
     assert b"MSA|AA|REDELIVER-1|" in second.content
-    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 1
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 1
 
 
 def test_identifier_and_demographic_linking_and_a_possible_duplicate(
@@ -91,11 +79,11 @@ def test_identifier_and_demographic_linking_and_a_possible_duplicate(
     _post_hl7(server, hospital, adt(same_mrn, control_id="L2").encode())  # exact identifier link
     new_mrn = Person(mrn="OTHER-5", family="DOE", given="jáne", birth_date=JANE.birth_date)
     _post_hl7(server, hospital, adt(new_mrn, control_id="L3").encode())  # unique demographic match
-    people = _rows(upgraded, "SELECT DISTINCT person_id FROM envelopes")
+    people = upgraded.query("SELECT DISTINCT person_id FROM envelopes")
     assert len(people) == 1
     twin = Person(mrn="TWIN-1", family="Doe", given="Jane", birth_date=JANE.birth_date, sex="M")
     _post_hl7(server, hospital, adt(twin, control_id="L4").encode())  # same name and birth date, other sex
-    assert len(_rows(upgraded, "SELECT DISTINCT person_id FROM envelopes")) == 2
+    assert len(upgraded.query("SELECT DISTINCT person_id FROM envelopes")) == 2
     listing = json.loads(upgraded.cli_ok("persons", "duplicates", "--json"))
     assert [row["reason"] for row in listing] == ["DEMOGRAPHIC_AMBIGUOUS"]
     assert "Doe" not in json.dumps(listing)
@@ -111,14 +99,14 @@ def test_a40_merge_points_the_old_person_at_the_survivor(
         JANE, control_id="M3", event="A40", extra_segments=("MRG|OLD-1^^^GHH&2.16.840.1.113883.19.5&ISO^MR",)
     ).encode()
     assert b"MSA|AA|M3|" in _post_hl7(server, hospital, merge).content
-    merged = _rows(upgraded, "SELECT person_id, merged_into FROM persons WHERE merged_into IS NOT NULL")
+    merged = upgraded.query("SELECT person_id, merged_into FROM persons WHERE merged_into IS NOT NULL")
     assert len(merged) == 1
-    survivor = _rows(upgraded, "SELECT person_id FROM envelopes WHERE message_id = 'M2'")[0][0]
+    survivor = upgraded.query("SELECT person_id FROM envelopes WHERE message_id = 'M2'")[0][0]
     assert merged[0][1] == survivor
     _post_hl7(
         server, hospital, adt(old, control_id="M4").encode()
     )  # the old MRN now resolves to the survivor
-    assert _rows(upgraded, "SELECT person_id FROM envelopes WHERE message_id = 'M4'")[0][0] == survivor
+    assert upgraded.query("SELECT person_id FROM envelopes WHERE message_id = 'M4'")[0][0] == survivor
 
 
 def test_part2_program_records_are_labelled_part2(server: Server, upgraded: Installation) -> None:
@@ -130,7 +118,7 @@ def test_part2_program_records_are_labelled_part2(server: Server, upgraded: Inst
         agreements=("qsoa:2026-01-01",),
     )
     assert _post_hl7(server, clinic, adt(JANE, control_id="P2").encode()).status_code == 200
-    classes, labels = _rows(upgraded, "SELECT data_classes, security_labels FROM envelopes")[0]
+    classes, labels = upgraded.query("SELECT data_classes, security_labels FROM envelopes")[0]
     assert "part2" in classes.split(",")
     assert "42CFRPart2" in labels.split(",")
 
@@ -144,7 +132,7 @@ def test_orgs_that_may_not_push_are_refused(server: Server, upgraded: Installati
     refused = _post_fhir(server, lapsed, "/Patient", {"resourceType": "Patient", "name": [{"family": "X"}]})
     assert refused.status_code == 403
     assert refused.json()["issue"][0]["code"] == "forbidden"
-    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 0
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 0
 
 
 def test_fhir_corpus_feed_in_order(server: Server, upgraded: Installation, hospital: Hospital) -> None:
@@ -168,8 +156,8 @@ def test_fhir_corpus_feed_in_order(server: Server, upgraded: Installation, hospi
     )
     assert unknown.status_code == 422
     assert unknown.json()["issue"][0]["expression"] == ["Consent.patient"]
-    assert _rows(upgraded, "SELECT DISTINCT person_id FROM envelopes") == [(person_id,)]
-    kinds = sorted(r[0] for r in _rows(upgraded, "SELECT kind FROM envelopes"))
+    assert upgraded.query("SELECT DISTINCT person_id FROM envelopes") == [(person_id,)]
+    kinds = sorted(r[0] for r in upgraded.query("SELECT kind FROM envelopes"))
     assert kinds == ["condition", "consent", "encounter", "observation", "patient"]
 
 
@@ -222,7 +210,7 @@ def test_transaction_bundle_gets_a_transaction_response_and_is_idempotent(
     assert body["entry"][1]["response"]["location"].startswith("Encounter/")
     again = _post_fhir(server, hospital, "", _transaction(), **{"Idempotency-Key": "tx-1"})
     assert again.json() == body
-    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 3
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 3
 
 
 def test_invalid_transaction_stores_nothing(
@@ -235,8 +223,8 @@ def test_invalid_transaction_stores_nothing(
     issue = answer.json()["issue"][0]
     assert (issue["code"], issue["expression"]) == ("value", ["Bundle.entry[2].resource.period.end"])
     assert "June" not in answer.text
-    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 0
-    assert _rows(upgraded, "SELECT count(*) FROM persons")[0][0] == 0
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 0
+    assert upgraded.query("SELECT count(*) FROM persons")[0][0] == 0
 
 
 def test_batch_bundle_answers_entry_by_entry(
@@ -261,7 +249,7 @@ def test_batch_bundle_answers_entry_by_entry(
     statuses = [e["response"]["status"] for e in body["entry"]]
     assert statuses == ["201 Created", "201 Created", "201 Created", "404 Not Found", "400 Bad Request"]
     assert body["entry"][4]["response"]["outcome"]["issue"][0]["code"] == "not-supported"
-    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 3
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 3
 
 
 @pytest.mark.parametrize(
@@ -282,7 +270,7 @@ def test_bad_bundles_get_an_operation_outcome(
     assert answer.headers["content-type"].startswith("application/fhir+json")
     assert answer.json()["resourceType"] == "OperationOutcome"
     assert answer.json()["issue"][0]["code"] == code
-    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 0
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 0
 
 
 def test_oversize_bodies_are_refused_cleanly(upgraded: Installation, hospital: Hospital) -> None:
@@ -299,7 +287,7 @@ def test_oversize_bodies_are_refused_cleanly(upgraded: Installation, hospital: H
         assert httpx.get(f"{small.base_url}/healthz").status_code == 200
     finally:
         stop_server(small)
-    assert _rows(upgraded, "SELECT count(*) FROM envelopes")[0][0] == 0
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 0
 
 
 def test_capability_statement_lists_the_ingest_interactions(server: Server) -> None:
@@ -345,5 +333,5 @@ def test_concurrent_pushes_about_one_new_person_create_one_person(
     for thread in threads:
         thread.join(timeout=60)
     assert statuses == [201] * 8
-    assert _rows(upgraded, "SELECT count(*) FROM persons")[0][0] == 1
-    assert _rows(upgraded, "SELECT count(*) FROM person_duplicates")[0][0] == 0
+    assert upgraded.query("SELECT count(*) FROM persons")[0][0] == 1
+    assert upgraded.query("SELECT count(*) FROM person_duplicates")[0][0] == 0

@@ -56,12 +56,7 @@ class MllpClient:
 
 
 def _count(installation: Installation, sql: str = "SELECT count(*) FROM envelopes") -> int:
-    engine = create_db_engine(load_settings(database_url=installation.database_url))
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(text(sql)).scalar_one())
-    finally:
-        engine.dispose()
+    return int(installation.query(sql)[0][0])
 
 
 def _message(hospital: Hospital, control_id: str, person: Person = JANE) -> bytes:

@@ -34,6 +34,19 @@ def _rejected_reason(token: str, verifier: TokenVerifier | None = None) -> str:
     return caught.value.reason
 
 
+def _embedded_claims() -> dict[str, Any]:
+    """Valid claims for the embedded issuer, to sign with the wrong key or algorithm."""
+    now = int(datetime.now(UTC).timestamp())
+    return {
+        "iss": SETTINGS.token_issuer,
+        "aud": SETTINGS.token_audience,
+        "sub": "x",
+        "client_id": "rms-1",
+        "iat": now,
+        "exp": now + 600,
+    }
+
+
 def test_issued_token_verifies_with_its_client_subject_and_mfa() -> None:
     token = issue_token(keyring=RING, settings=SETTINGS, client_id="rms-1", subject="officer.jones", mfa=True)
     verified = _verifier().verify(token)
@@ -56,14 +69,7 @@ def test_expired_token_is_rejected() -> None:
 
 def test_token_signed_by_another_key_under_the_same_kid_is_rejected() -> None:
     genuine = jwt.get_unverified_header(issue_token(keyring=RING, settings=SETTINGS, client_id="rms-1"))
-    claims = {
-        "iss": SETTINGS.token_issuer,
-        "aud": SETTINGS.token_audience,
-        "sub": "x",
-        "client_id": "rms-1",
-        "iat": int(datetime.now(UTC).timestamp()),
-        "exp": int(datetime.now(UTC).timestamp()) + 600,
-    }
+    claims = _embedded_claims()
     forged = jwt.encode(
         claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": genuine["kid"]}
     )
@@ -103,14 +109,7 @@ def test_unsigned_alg_none_token_is_rejected() -> None:
 def test_hmac_token_keyed_with_the_public_key_is_rejected() -> None:
     public_jwk = json.dumps(embedded_jwks(RING)["keys"][0])
     kid = RING.active_signing_key("token").kid
-    claims = {
-        "iss": SETTINGS.token_issuer,
-        "aud": SETTINGS.token_audience,
-        "sub": "x",
-        "client_id": "rms-1",
-        "iat": int(datetime.now(UTC).timestamp()),
-        "exp": int(datetime.now(UTC).timestamp()) + 600,
-    }
+    claims = _embedded_claims()
     token = jwt.encode(claims, public_jwk.encode() * 2, algorithm="HS256", headers={"kid": kid})
     assert _rejected_reason(token) == "invalid_signature"
 
