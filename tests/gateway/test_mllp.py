@@ -294,3 +294,31 @@ def test_a_batch_frame_is_answered_with_a_batch_ack_and_no_secret_is_stored(
     for envelope_id, sealed in rows:
         payload = open_sealed(keyring, bytes(sealed), associated_data=envelope_id.encode())
         assert hospital.mllp_secret.encode() not in payload
+
+
+def test_a_slow_sender_neither_blocks_others_nor_loses_its_message(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    slow = socket.create_connection(("127.0.0.1", server.mllp_port), timeout=30)
+    frame = encode(_message(hospital, "SLOW-1"))
+    slow.sendall(frame[:50])  # the slow sender has started a frame
+    fast = MllpClient(server.mllp_port)
+    try:
+        fast.send(
+            _message(
+                hospital, "FAST-1", Person(mrn="F1", family="Quick", given="Fay", birth_date=date(1991, 1, 1))
+            )
+        )
+        assert b"MSA|AA|FAST-1|" in fast.ack(), "a half-sent frame elsewhere does not hold others up"
+        for start in range(50, len(frame), 40):  # the rest trickles in
+            slow.sendall(frame[start : start + 40])
+            time.sleep(0.02)
+        decoder = FrameDecoder(max_frame_bytes=1 << 20)
+        acks: list[Frame] = []
+        while not acks:
+            acks = [f for f in decoder.feed(slow.recv(65536)) if isinstance(f, Frame)]
+        assert b"MSA|AA|SLOW-1|" in acks[0].data
+    finally:
+        slow.close()
+        fast.close()
+    assert _count(upgraded) == 2
