@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from connectors.errors import MalformedMessage, TooLarge
 from connectors.hl7v2.ack import REJECT, build_ack
 from connectors.hl7v2.mllp import Frame, FrameDecoder, encode
-from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, normalise, read_header
+from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, read_header
+from connectors.hl7v2.security import blank_msh8, security_field
 from gateway.flows.ingest import Hl7Item, IngestService
 from gateway.flows.registry import RegistryService
 from gateway.log_config import get_logger
@@ -182,7 +182,7 @@ class MllpServer:
                 await writer.drain()
 
     async def _handle(self, data: bytes) -> bytes:
-        secret = mllp_secret(data)
+        secret = security_field(data)
         sender = self._sender(secret) if secret else None
         if sender is None:
             log.warning("mllp_sender_rejected", reason="unknown_secret" if secret else "no_secret")
@@ -206,23 +206,6 @@ class MllpServer:
         sender = self._registry.sender_by_mllp_secret(digest)
         self._senders[digest] = (now + SENDER_CACHE_SECONDS, sender)
         return sender
-
-
-def mllp_secret(data: bytes) -> str:
-    """MSH-8 of the first MSH in the frame (a batch's messages share one sender)."""
-    for segment in normalise(data).split(b"\r"):
-        if segment.startswith(b"MSH|"):
-            fields = segment.split(b"|")
-            return fields[7].decode("ascii", "replace").strip() if len(fields) > 7 else ""
-    return ""
-
-
-_MSH8 = re.compile(rb"((?:^|[\r\n])(?:\xef\xbb\xbf)?MSH\|(?:[^|\r\n]*\|){6})[^|\r\n]*")
-
-
-def blank_msh8(data: bytes) -> bytes:
-    """The frame with every MSH-8 emptied, so the secret is never stored; all else verbatim."""
-    return _MSH8.sub(rb"\1", data)
 
 
 def _nak_for(data: bytes, error: MalformedMessage, code: str = "AE") -> bytes:

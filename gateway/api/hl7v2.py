@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from connectors.errors import TooLarge
 from connectors.hl7v2.ack import REJECT, build_ack
+from connectors.hl7v2.security import blank_msh8
 from gateway.api.body import read_limited
 from gateway.deps import SenderDep, ServicesDep
 from gateway.flows.ingest import Hl7Item
@@ -29,7 +30,7 @@ async def post_hl7v2(request: Request, sender: SenderDep, services: ServicesDep)
         body = await read_limited(request, services.settings.max_message_bytes)
     except TooLarge as error:
         return Response(build_ack(None, REJECT, error), status_code=413, media_type=ER7)
-    ack = await services.committer.submit(Hl7Item(sender=sender, data=body))
+    ack = await services.committer.submit(Hl7Item(sender=sender, data=body, payload=blank_msh8(body)))
     return Response(ack, status_code=_STATUS.get(_msa_code(ack), 200), media_type=ER7)
 
 

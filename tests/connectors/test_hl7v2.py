@@ -281,3 +281,22 @@ def test_generated_adt_round_trips_identifiers_and_demographics(
     assert (demographics.family, demographics.given) == (person.family, person.given)
     assert demographics.birth_date == person.birth_date
     assert demographics.sex == person.sex
+
+
+@given(
+    person=people,
+    secret=st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=40
+    ),
+)
+def test_blanking_msh8_removes_the_secret_and_changes_nothing_else(person: Person, secret: str) -> None:
+    from connectors.hl7v2.security import blank_msh8, security_field
+
+    with_secret = adt(person, secret=secret).encode()
+    assert security_field(with_secret) == secret
+    blanked = blank_msh8(with_secret)
+    assert blanked == adt(person, secret="").encode()
+    assert security_field(blanked) == ""
+    assert blank_msh8(b"\xef\xbb\xbf" + with_secret.replace(b"\r", b"\n")) == (
+        b"\xef\xbb\xbf" + adt(person, secret="").encode().replace(b"\r", b"\n")
+    )

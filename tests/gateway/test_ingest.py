@@ -71,6 +71,21 @@ def test_redelivered_message_is_acknowledged_again_and_stored_once(
     assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 1
 
 
+def test_msh8_is_not_stored_from_http_either(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    assert (
+        _post_hl7(
+            server, hospital, adt(JANE, control_id="S8", secret="leaked-credential").encode()
+        ).status_code
+        == 200
+    )
+    envelope_id, sealed = upgraded.query("SELECT envelope_id, payload_sealed FROM envelopes")[0]
+    payload = open_sealed(load_keyring(upgraded.keyring), bytes(sealed), associated_data=envelope_id.encode())
+    assert b"leaked-credential" not in payload
+    assert b"PID|1||MRN-100" in payload
+
+
 def test_identifier_and_demographic_linking_and_a_possible_duplicate(
     server: Server, upgraded: Installation, hospital: Hospital
 ) -> None:
