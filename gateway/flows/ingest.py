@@ -98,15 +98,21 @@ class IngestService:
         strict_hl7: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._engine = engine
+        self._writer = writer(engine)  # made once: each call builds a new option engine
         self._keyring = keyring
         self._strict = strict_hl7
         self._clock = clock
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
-        with Session(writer(self._engine)) as session, session.begin():
+        with Session(self._writer) as session, session.begin():
             yield session
+
+    @contextmanager
+    def _hl7_transaction(self) -> Iterator[Connection]:
+        """A Core transaction: the HL7 path runs only Core statements, so no ORM session is needed."""
+        with self._writer.begin() as connection:
+            yield connection
 
     # --- HL7 v2 -------------------------------------------------------------------------------
 
@@ -119,8 +125,8 @@ class IngestService:
         frames = [self._prepare_frame(item) for item in items]
         pending = [message for frame in frames for message in frame if message.ack is None]
         try:
-            with self._transaction() as session:
-                accepted = self._store_messages(session.connection(), pending)
+            with self._hl7_transaction() as connection:
+                accepted = self._store_messages(connection, pending)
         except SQLAlchemyError as exc:
             log.error("hl7_batch_failed", count=len(pending), error_type=type(exc).__name__)
             accepted = [self._store_alone(message) for message in pending]
@@ -213,8 +219,8 @@ class IngestService:
 
     def _store_alone(self, message: _Prepared) -> bytes:
         try:
-            with self._transaction() as session:
-                return self._store_messages(session.connection(), [message])[0]
+            with self._hl7_transaction() as connection:
+                return self._store_messages(connection, [message])[0]
         except SQLAlchemyError as exc:
             log.error("hl7_store_failed", error_type=type(exc).__name__)
             return build_ack(
