@@ -124,9 +124,11 @@ class IngestService:
         """
         frames = [self._prepare_frame(item) for item in items]
         pending = [message for frame in frames for message in frame if message.ack is None]
+        accepted: list[bytes] = []
         try:
-            with self._hl7_transaction() as connection:
-                accepted = self._store_messages(connection, pending)
+            if pending:  # all answered already (rejected): take no write lock for nothing
+                with self._hl7_transaction() as connection:
+                    accepted = self._store_messages(connection, pending)
         except SQLAlchemyError as exc:
             log.error("hl7_batch_failed", count=len(pending), error_type=type(exc).__name__)
             accepted = [self._store_alone(message) for message in pending]
