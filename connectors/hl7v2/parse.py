@@ -316,8 +316,6 @@ def _component(fields: tuple[str, ...], number: int, component: int, separator: 
 
 class _PythonHl7Segment:
     def __init__(self, message: hl7.Message, name: str, number: int) -> None:
-        self._message = message
-        self._name = name
         self._number = number
         self._segment = message.segments(name)[number - 1]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -56,10 +56,3 @@ def claim_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) ->
 def add_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         connection.execute(insert(_receipts), list(rows))
-
-
-def count_envelopes(*, connection: Connection, org_id: str | None = None) -> int:
-    query = select(func.count()).select_from(_envelopes)
-    if org_id is not None:
-        query = query.where(_envelopes.c.source_org_id == org_id)
-    return int(connection.execute(query).scalar_one())

@@ -86,13 +86,7 @@ def add_client(*, session: Session, client: ApiClient) -> None:
 
 def set_client_active(*, session: Session, client_id: str, active: bool) -> bool:
     """Enable or disable a client; False when there is no such client."""
-    row = session.get(ApiClientRow, client_id)
-    if row is None:
-        return False
-    row.active = active
-    session.add(row)
-    session.flush()
-    return True
+    return _update_client(session, client_id, active=active)
 
 
 def get_client(*, session: Session, client_id: str) -> ApiClient | None:
@@ -134,6 +128,17 @@ def list_personnel(*, session: Session, org_id: str | None = None) -> list[Perso
     return [_personnel(row) for row in session.exec(query).all()]
 
 
+def _update_client(session: Session, client_id: str, **values: object) -> bool:
+    row = session.get(ApiClientRow, client_id)
+    if row is None:
+        return False
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.add(row)
+    session.flush()
+    return True
+
+
 def _flush_or_duplicate(session: Session, message: str) -> None:
     """Flush; a concurrent insert of the same key surfaces as a DuplicateError."""
     try:
@@ -172,13 +177,8 @@ def _personnel(row: PersonnelRow) -> Personnel:
 
 
 def set_mllp_secret(*, session: Session, client_id: str, secret_sha256: str) -> bool:
-    row = session.get(ApiClientRow, client_id)
-    if row is None:
-        return False
-    row.mllp_secret_sha256 = secret_sha256
-    session.add(row)
-    session.flush()
-    return True
+    """Store the digest of a client's MLLP secret; False when there is no such client."""
+    return _update_client(session, client_id, mllp_secret_sha256=secret_sha256)
 
 
 def client_by_mllp_secret(*, session: Session, secret_sha256: str) -> ApiClient | None:
