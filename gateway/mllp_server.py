@@ -31,7 +31,7 @@ from connectors.hl7v2.ack import REJECT, build_ack
 from connectors.hl7v2.mllp import Frame, FrameDecoder, encode
 from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, read_header
 from connectors.hl7v2.security import blank_msh8, security_field
-from gateway.flows.ingest import Hl7Item, IngestService
+from gateway.flows.ingest import Hl7Item, IngestService, PreparedHl7
 from gateway.flows.registry import RegistryService
 from gateway.log_config import get_logger
 from gateway.registry.domain import Sender
@@ -44,27 +44,41 @@ READ_CHUNK = 65536
 log = get_logger(__name__)
 
 
+_Waiting = tuple[Hl7Item, "asyncio.Future[bytes]"]
+
+
 class GroupCommitter:
-    """Queue HL7 items; one writer thread ingests whatever is waiting, in one transaction."""
+    """Queue HL7 items; prepare a batch on one thread while the writer commits the last on another.
+
+    Two stages, each one thread: the preparer parses and keys whatever is waiting; the writer
+    stores whatever is prepared in one transaction. SQLite and psycopg release the GIL while
+    they write and fsync, so preparing the next batch overlaps committing this one.
+    """
 
     def __init__(self, ingest: IngestService) -> None:
         self._ingest = ingest
-        self._queue: asyncio.Queue[tuple[Hl7Item, asyncio.Future[bytes]]] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
-        self._task: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[_Waiting] | None = None
+        self._prepared: asyncio.Queue[tuple[list[_Waiting], PreparedHl7]] | None = None
+        self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-preparer")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(), name="group-committer")
+        self._prepared = asyncio.Queue()
+        self._tasks = [
+            asyncio.create_task(self._prepare_loop(), name="group-committer-prepare"),
+            asyncio.create_task(self._store_loop(), name="group-committer-store"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            assert self._queue is not None
+        if self._queue is not None:
             await self._queue.join()  # everything accepted so far is committed and answered
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._executor.shutdown(wait=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._preparer.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
 
     async def submit(self, item: Hl7Item) -> bytes:
         """The ACK for `item`, returned only after its transaction committed."""
@@ -74,31 +88,57 @@ class GroupCommitter:
         await self._queue.put((item, future))
         return await future
 
-    async def _run(self) -> None:
+    async def _prepare_loop(self) -> None:
         assert self._queue is not None
+        assert self._prepared is not None
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                acks = await loop.run_in_executor(
-                    self._executor, self._ingest.hl7_many, [i for i, _ in batch]
+                prepared = await loop.run_in_executor(
+                    self._preparer, self._ingest.prepare_hl7, [item for item, _ in batch]
                 )
-                for (_, future), ack in zip(batch, acks, strict=True):
-                    if not future.done():
-                        future.set_result(ack)
             except Exception as exc:
-                log.error("group_commit_failed", count=len(batch), error_type=type(exc).__name__)
-                failure = MalformedMessage(
-                    "message could not be stored; resend later", code=APPLICATION_INTERNAL_ERROR
+                self._fail(batch, exc)
+                continue
+            self._prepared.put_nowait((batch, prepared))
+
+    async def _store_loop(self) -> None:
+        assert self._prepared is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            groups = [await self._prepared.get()]
+            while not self._prepared.empty():
+                groups.append(self._prepared.get_nowait())
+            batch = [waiting for group, _ in groups for waiting in group]
+            try:
+                acks = await loop.run_in_executor(
+                    self._writer, self._ingest.store_hl7, PreparedHl7.join([p for _, p in groups])
                 )
-                for item, future in batch:
-                    if not future.done():
-                        future.set_result(_nak_for(item.data, failure))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            except Exception as exc:
+                self._fail(batch, exc)
+                continue
+            for (_, future), ack in zip(batch, acks, strict=True):
+                if not future.done():
+                    future.set_result(ack)
+            self._done(batch)
+
+    def _fail(self, batch: list[_Waiting], exc: Exception) -> None:
+        log.error("group_commit_failed", count=len(batch), error_type=type(exc).__name__)
+        failure = MalformedMessage(
+            "message could not be stored; resend later", code=APPLICATION_INTERNAL_ERROR
+        )
+        for item, future in batch:
+            if not future.done():
+                future.set_result(_nak_for(item.data, failure))
+        self._done(batch)
+
+    def _done(self, batch: list[_Waiting]) -> None:
+        assert self._queue is not None
+        for _ in batch:
+            self._queue.task_done()
 
 
 class MllpServer:
@@ -165,7 +205,8 @@ class MllpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder(self._settings.max_message_bytes)
         while True:
-            chunk = await asyncio.wait_for(reader.read(READ_CHUNK), timeout=self._settings.mllp_idle_timeout)
+            async with asyncio.timeout(self._settings.mllp_idle_timeout):  # no task per read
+                chunk = await reader.read(READ_CHUNK)
             if not chunk:
                 return
             for frame in decoder.feed(chunk):

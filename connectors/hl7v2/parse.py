@@ -315,9 +315,9 @@ def _component(fields: tuple[str, ...], number: int, component: int, separator: 
 
 
 class _PythonHl7Segment:
-    def __init__(self, message: hl7.Message, name: str, number: int) -> None:
+    def __init__(self, segment: hl7.Segment, number: int) -> None:
         self._number = number
-        self._segment = message.segments(name)[number - 1]
+        self._segment = segment
 
     def value(self, field: int, component: int = 1, subcomponent: int = 1, repetition: int = 1) -> str:
         try:
@@ -337,12 +337,13 @@ class _PythonHl7Segment:
 
 
 class _PythonHl7Reader:
+    """Segments indexed by name once: python-hl7's `Message.segments` rescans on every call."""
+
     def __init__(self, message: hl7.Message) -> None:
-        self._message = message
+        self._by_name: dict[str, list[FieldReader]] = {}
+        for segment in message:
+            readers = self._by_name.setdefault(str(segment[0]), [])
+            readers.append(_PythonHl7Segment(segment, len(readers) + 1))
 
     def segments(self, name: str) -> list[FieldReader]:
-        try:
-            count = len(self._message.segments(name))
-        except KeyError:
-            return []
-        return [_PythonHl7Segment(self._message, name, n) for n in range(1, count + 1)]
+        return list(self._by_name.get(name, ()))

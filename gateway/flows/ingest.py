@@ -117,12 +117,23 @@ class IngestService:
     # --- HL7 v2 -------------------------------------------------------------------------------
 
     def hl7_many(self, items: list[Hl7Item]) -> list[bytes]:
-        """Ingest many frames in one transaction; one ACK (or batch ACK) per frame, after commit.
+        """Ingest many frames in one transaction; one ACK (or batch ACK) per frame, after commit."""
+        return self.store_hl7(self.prepare_hl7(items))
 
-        Parsing happens before the transaction. If the batch's transaction fails, each message
-        is retried in a transaction of its own, so one bad message cannot fail its neighbours.
+    def prepare_hl7(self, items: list[Hl7Item]) -> PreparedHl7:
+        """Parse, authorise, classify and key every frame: CPU only, no database access.
+
+        The group committer runs this for the next batch while the writer commits the last.
         """
-        frames = [self._prepare_frame(item) for item in items]
+        return PreparedHl7(frames=[self._prepare_frame(item) for item in items])
+
+    def store_hl7(self, prepared: PreparedHl7) -> list[bytes]:
+        """Store prepared frames in one transaction; one ACK (or batch ACK) per frame, after commit.
+
+        If the batch's transaction fails, each message is retried in a transaction of its own,
+        so one bad message cannot fail its neighbours.
+        """
+        frames = prepared.frames
         pending = [message for frame in frames for message in frame if message.ack is None]
         accepted: list[bytes] = []
         try:
@@ -409,6 +420,17 @@ class IngestService:
 
 
 _AA_RECEIPT = json.dumps({"ack": ACCEPT})
+
+
+@dataclass(frozen=True)
+class PreparedHl7:
+    """Frames parsed and keyed, waiting for the writer; one list of messages per frame."""
+
+    frames: list[list[_Prepared]]
+
+    @classmethod
+    def join(cls, parts: list[PreparedHl7]) -> PreparedHl7:
+        return cls(frames=[frame for part in parts for frame in part.frames])
 
 
 @dataclass

@@ -44,13 +44,14 @@ def claim_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) ->
     if not rows:
         return set()
     dialect_insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    # executemany with RETURNING: SQLAlchemy sends one multi-row INSERT ("insertmanyvalues")
+    # from a statement compiled once, where .values(rows) would compile afresh every batch.
     statement = (
         dialect_insert(_receipts)
-        .values(list(rows))
         .on_conflict_do_nothing()
         .returning(_receipts.c.source_org_id, _receipts.c.message_key)
     )
-    return {(org_id, key) for org_id, key in connection.execute(statement)}
+    return {(org_id, key) for org_id, key in connection.execute(statement, list(rows))}
 
 
 def add_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
