@@ -1,0 +1,1 @@
+"""The SQL adapter of the consent ledger (SQLite and PostgreSQL through SQLAlchemy Core)."""
