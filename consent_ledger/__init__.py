@@ -17,6 +17,7 @@ from consent_ledger.errors import (
     ConsentNotFound,
     Problem,
     StaleVersion,
+    VersionMismatch,
 )
 from consent_ledger.fhir import read_consent
 from consent_ledger.rules import GENESIS, current_at, facts_at, row_hash, verify_chain
@@ -36,6 +37,7 @@ __all__ = [
     "FactStatus",
     "Problem",
     "StaleVersion",
+    "VersionMismatch",
     "current_at",
     "facts_at",
     "read_consent",

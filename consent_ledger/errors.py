@@ -53,6 +53,10 @@ class StaleVersion(ConsentError):
     pass
 
 
+class VersionMismatch(StaleVersion):
+    pass
+
+
 class ChainBroken(ConsentError):
     def __init__(self, consent_id: str, version: int, reason: str) -> None:
         super().__init__(f"consent {consent_id} version {version}: {reason}")

@@ -12,14 +12,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from consent_ledger import ChainBroken, ConsentInvalid
 from gateway import __version__
 from gateway.auth.tokens import issue_token
 from gateway.bootstrap import open_keyring, open_runtime
 from gateway.errors import CLI_EXIT_BAD_INPUT
+from gateway.flows.consents import ConsentRefused, ConsentService
 from gateway.flows.persons import list_duplicates
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring, KeyringError, load_keyring, save_keyring
@@ -28,6 +31,7 @@ from gateway.registry.domain import (
     ApiClient,
     Organization,
     Personnel,
+    Sender,
     check_id,
     parse_agreement,
     parse_choice,
@@ -63,6 +67,9 @@ token_app = typer.Typer(help="Bearer tokens from the embedded issuer.", no_args_
 keys_app = typer.Typer(help="The keyring: data keys and signing keys.", no_args_is_help=True)
 config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
 persons_app = typer.Typer(help="The person index: possible duplicates for review.", no_args_is_help=True)
+consent_app = typer.Typer(
+    help="The consent ledger: import consents, read their facts, verify the chain.", no_args_is_help=True
+)
 for sub_app, name in (
     (db_app, "db"),
     (org_app, "org"),
@@ -72,6 +79,7 @@ for sub_app, name in (
     (keys_app, "keys"),
     (config_app, "config"),
     (persons_app, "persons"),
+    (consent_app, "consent"),
 ):
     app.add_typer(sub_app, name=name)
 
@@ -428,6 +436,89 @@ def persons_duplicates(as_json: Annotated[bool, typer.Option("--json", help="Pri
         finally:
             runtime.engine.dispose()
     _emit(rows, as_json, ["person_id", "candidate_person_id", "reason", "created_at"])
+
+
+@contextmanager
+def _consents() -> Iterator[tuple[ConsentService, RegistryService]]:
+    with _reported():
+        runtime = open_runtime(_settings())
+        try:
+            registry = RegistryService(runtime.engine)
+            yield (
+                ConsentService(
+                    engine=runtime.engine,
+                    keyring=runtime.keyring,
+                    org_exists=lambda org_id: registry.get_org(org_id) is not None,
+                ),
+                registry,
+            )
+        finally:
+            runtime.engine.dispose()
+
+
+@consent_app.command("import")
+def consent_import(
+    file: Annotated[Path, typer.Argument(help="A FHIR R4 Consent (JSON), or a Bundle of Consents.")],
+    client_id: Annotated[str, typer.Option("--client", help="The registered client recording it.")],
+) -> None:
+    """Record consents from a file; prints `Consent/<id>` per consent, in order."""
+    try:
+        document = json.loads(file.read_bytes())
+    except (OSError, ValueError):
+        _fail(f"{file} cannot be read as JSON")
+    if not isinstance(document, dict):
+        _fail(f"{file} is not a FHIR resource")
+    documents = (
+        [e.get("resource") for e in document.get("entry") or [] if isinstance(e, dict)]
+        if document.get("resourceType") == "Bundle"
+        else [document]
+    )
+    with _consents() as (consents, registry):
+        client = registry.get_client(client_id)
+        org = registry.get_org(client.org_id) if client else None
+        if client is None or org is None or not client.active:
+            _fail(f"client {client_id!r} does not exist or is disabled")
+        sender = Sender(client_id=client.client_id, org=org, role=client.role)
+        for index, resource in enumerate(documents):
+            try:
+                stored = consents.record(sender, resource if isinstance(resource, dict) else {}, None)
+            except ConsentRefused as refused:
+                _fail(f"{refused.code}: {refused.reason}")
+            except ConsentInvalid as invalid:
+                for problem in invalid.problems:
+                    print(f"error: consent {index}: {problem.location}: {problem.reason}", file=sys.stderr)
+                raise typer.Exit(CLI_EXIT_BAD_INPUT) from None
+            print(f"Consent/{stored.version.consent_id}")
+
+
+@consent_app.command("facts")
+def consent_facts(
+    person_id: Annotated[str, typer.Argument(help="A person id from the person index.")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="An RFC 3339 instant (default: now); any past instant works.")
+    ] = None,
+) -> None:
+    """Print the consents the policy engine sees for a person at an instant (JSON)."""
+    try:
+        when = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else datetime.now(UTC)
+    except ValueError:
+        _fail("--at must be an RFC 3339 instant")
+    if when.tzinfo is None:
+        _fail("--at needs a time zone (e.g. 2026-11-23T10:00:00Z)")
+    with _consents() as (consents, _registry_service):
+        print(json.dumps(consents.consents_for(person_id, when), indent=2))
+
+
+@consent_app.command("verify")
+def consent_verify() -> None:
+    """Check every consent's version chain and sealed text; exit 1 naming the first break."""
+    with _consents() as (consents, _registry_service):
+        try:
+            count = consents.verify()
+        except ChainBroken as broken:
+            print(f"error: {broken}", file=sys.stderr)
+            raise typer.Exit(1) from None
+    print(f"ok: {count} consents, every version chained and unaltered")
 
 
 @token_app.command("issue")

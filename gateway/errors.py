@@ -14,11 +14,21 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from connectors.errors import ConnectorError, TooLarge
+from connectors.errors import ConnectorError, Issue, TooLarge
+from consent_ledger import (
+    ConsentError,
+    ConsentFinal,
+    ConsentIncomplete,
+    ConsentInvalid,
+    ConsentNotFound,
+    StaleVersion,
+    VersionMismatch,
+)
 from gateway.auth.errors import IssuerUnavailable, TokenRejected
+from gateway.flows.consents import ConsentRefused, PatientUnknown
 from gateway.flows.ingest import PushRefused
 from gateway.log_config import get_logger
-from gateway.outcome import outcome_for, single_issue
+from gateway.outcome import operation_outcome, outcome_for, single_issue
 from gateway.registry.errors import DuplicateError, NotFoundError, RegistryError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -139,6 +149,41 @@ async def _push_refused(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 403, "forbidden", "Forbidden", exc.reason, reason=exc.code)
 
 
+def consent_status(exc: ConsentError) -> int:
+    """The HTTP status of a consent ledger error (also used for the CLI's messages)."""
+    if isinstance(exc, ConsentIncomplete | PatientUnknown):
+        return 422
+    if isinstance(exc, ConsentInvalid):
+        return 400
+    if isinstance(exc, ConsentNotFound):
+        return 404
+    if isinstance(exc, VersionMismatch):
+        return 412
+    if isinstance(exc, ConsentFinal | StaleVersion):
+        return 409
+    return 500
+
+
+async def _consent_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConsentError)
+    status = consent_status(exc)
+    log.info("consent_rejected", status=status, error_type=type(exc).__name__)
+    if isinstance(exc, ConsentInvalid):
+        body = operation_outcome([Issue("error", p.code, p.location, p.reason) for p in exc.problems])
+    else:
+        code = {404: "not-found", 409: "conflict", 412: "conflict"}.get(status, "exception")
+        body = single_issue(code, str(exc))
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+async def _consent_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConsentRefused)
+    log.info("consent_refused", reason=exc.code)
+    return JSONResponse(
+        single_issue("forbidden", f"{exc.code}: {exc.reason}"), status_code=403, media_type=FHIR_JSON
+    )
+
+
 async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
     """A lock wait or a lost connection: nothing was stored, and a retry will likely succeed."""
     log.warning("database_busy", error_type=type(exc).__name__)
@@ -177,6 +222,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RegistryError, _registry_error)
     app.add_exception_handler(ConnectorError, _connector_error)
     app.add_exception_handler(PushRefused, _push_refused)
+    app.add_exception_handler(ConsentError, _consent_error)
+    app.add_exception_handler(ConsentRefused, _consent_refused)
     app.add_exception_handler(OperationalError, _database_busy)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

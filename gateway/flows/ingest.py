@@ -33,7 +33,9 @@ from connectors.hl7v2.ack import ACCEPT, ERROR, REJECT, build_ack
 from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, Header, parse, read_header, split_batch
 from connectors.hl7v2.strict import parse_strict
 from connectors.hl7v2.to_envelope import to_envelope
+from consent_ledger import ConsentInvalid
 from gateway.crypto import seal
+from gateway.flows.consents import ConsentRefused, ConsentService
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
 from gateway.outcome import operation_outcome
@@ -96,8 +98,10 @@ class IngestService:
         engine: Engine,
         keyring: Keyring,
         strict_hl7: bool = False,
+        consents: ConsentService | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._consents = consents  # Consents in Bundles go to the ledger; None where none arrive
         self._writer = writer(engine)  # made once: each call builds a new option engine
         self._keyring = keyring
         self._strict = strict_hl7
@@ -280,9 +284,9 @@ class IngestService:
             )
             records = bundle_to_records(bundle, context)
             if bundle.bundle_type == "transaction":
-                body = self._transaction_bundle(session, records)
+                body = self._transaction_bundle(session, sender, records)
             else:
-                body = self._batch_bundle(session, records)
+                body = self._batch_bundle(session, sender, records)
             if key:
                 _add_receipt(session, sender.org.org_id, key, json.dumps(body), self._clock())
         return FhirResult(status=200, body=body)
@@ -313,7 +317,7 @@ class IngestService:
             record = resource_to_record(document, context, str(document["resourceType"]))
             if isinstance(record, list):
                 raise IssuesFound(record)
-            stored_id = self._store_record(session, record, str(document["resourceType"]))
+            stored_id = self._store_record(session, sender, record, str(document["resourceType"]))
             if isinstance(stored_id, Issue):
                 raise IssuesFound([stored_id])
             response = _response_entry(record, stored_id)
@@ -337,7 +341,7 @@ class IngestService:
         return FhirResult(status=201, body=resource, location=response["location"])
 
     def _transaction_bundle(
-        self, session: Session, records: dict[int, FhirRecord | list[Issue]]
+        self, session: Session, sender: Sender, records: dict[int, FhirRecord | list[Issue]]
     ) -> dict[str, Any]:
         issues = [issue for result in records.values() if isinstance(result, list) for issue in result]
         if issues:
@@ -345,7 +349,7 @@ class IngestService:
         entries = []
         for index, record in sorted(records.items()):
             assert not isinstance(record, list)
-            stored = self._store_record(session, record, f"Bundle.entry[{index}].resource")
+            stored = self._store_record(session, sender, record, f"Bundle.entry[{index}].resource")
             if isinstance(stored, Issue):
                 issues.append(stored)
                 continue
@@ -354,14 +358,16 @@ class IngestService:
             raise IssuesFound(issues)  # the transaction rolls back: nothing of the Bundle is stored
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
-    def _batch_bundle(self, session: Session, records: dict[int, FhirRecord | list[Issue]]) -> dict[str, Any]:
+    def _batch_bundle(
+        self, session: Session, sender: Sender, records: dict[int, FhirRecord | list[Issue]]
+    ) -> dict[str, Any]:
         entries = []
         for index, result in sorted(records.items()):
             if isinstance(result, list):
                 entries.append({"response": _error_entry(result)})
                 continue
             with session.begin_nested() as savepoint:
-                stored = self._store_record(session, result, f"Bundle.entry[{index}].resource")
+                stored = self._store_record(session, sender, result, f"Bundle.entry[{index}].resource")
                 if isinstance(stored, Issue):
                     savepoint.rollback()
                     entries.append({"response": _error_entry([stored])})
@@ -369,9 +375,11 @@ class IngestService:
             entries.append({"response": _response_entry(result, stored)})
         return {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
 
-    def _store_record(self, session: Session, record: FhirRecord, path: str) -> str | Issue:
+    def _store_record(self, session: Session, sender: Sender, record: FhirRecord, path: str) -> str | Issue:
         """Store one record; its id for the response, or an Issue when its subject is unknown."""
         envelope = record.envelope
+        if record.resource_type == "Consent":
+            return self._store_consent(session, sender, record, path)
         try:
             person_id = self._resolve(
                 session.connection(), envelope, defines_subject=envelope.kind is RecordKind.PATIENT
@@ -388,6 +396,36 @@ class IngestService:
             connection=session.connection(), rows=[self._row(envelope, person_id)]
         )
         return person_id if envelope.kind is RecordKind.PATIENT else envelope.envelope_id
+
+    def _store_consent(self, session: Session, sender: Sender, record: FhirRecord, path: str) -> str | Issue:
+        """A Consent in a Bundle goes to the consent ledger, in the Bundle's transaction.
+
+        Its patient must be known already (pushed earlier, or earlier in this Bundle).
+        """
+        if self._consents is None:
+            return Issue("error", "not-supported", path, "consents are not accepted on this channel")
+        connection = session.connection()
+        keys = subject_keys(
+            record.envelope.subject, org_id=record.envelope.source.org_id, index_key=self._keyring.index_key
+        )
+        person_id = persons.find_existing(connection=connection, keys=keys)
+        if person_id is None:
+            return Issue(
+                "error",
+                "not-found",
+                f"{path}.patient",
+                "the referenced Patient is unknown: push the Patient first or reference it by identifier",
+            )
+        try:
+            document = json.loads(record.envelope.payload)
+            version = self._consents.record_in(connection, sender, document, person_id)
+        except ConsentRefused as refused:
+            return Issue("error", "forbidden", path, f"{refused.code}: {refused.reason}")
+        except ConsentInvalid as invalid:
+            problem = invalid.problems[0]
+            location = path + problem.location.removeprefix("Consent")
+            return Issue("error", problem.code, location, "; ".join(p.reason for p in invalid.problems))
+        return version.consent_id
 
     # --- shared -------------------------------------------------------------------------------
 

@@ -240,3 +240,34 @@ def _flag_duplicates(connection: Connection, pairs: list[tuple[str, str, str]]) 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def find_existing(*, connection: Connection, keys: SubjectKeys) -> str | None:
+    """The person an identifier or the sender's logical id already names; never creates one.
+
+    For records that must be about someone known (a consent): demographics alone never link.
+    """
+    exact = [("id", k) for k in keys.identifiers] + ([("lid", keys.logical_id)] if keys.logical_id else [])
+    people = _lookup(connection, exact).people(exact)
+    return people[0] if people else None
+
+
+def existing_person(*, connection: Connection, person_id: str) -> str | None:
+    """`person_id` followed to its surviving person, or None if there is no such person."""
+    found = connection.execute(
+        select(_persons.c.person_id).where(_persons.c.person_id == person_id)
+    ).scalar_one_or_none()
+    return canonical(connection, found) if found else None
+
+
+def merged_ids(*, connection: Connection, person_id: str) -> list[str]:
+    """The person and everyone merged into them (directly or through others), survivor first."""
+    found = [person_id]
+    frontier = [person_id]
+    while frontier:
+        children = connection.execute(
+            select(_persons.c.person_id).where(_persons.c.merged_into.in_(frontier))
+        ).scalars()
+        frontier = [child for child in children if child not in found]
+        found += frontier
+    return found

@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
+import consent_ledger.sql.tables  # noqa: F401  (registers the ledger table on SQLModel.metadata)
 import gateway.store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from gateway.settings import load_settings
 from gateway.store.database import (
