@@ -51,14 +51,22 @@ def consent(
         "resourceType": "Consent",
         "status": status,
         "scope": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+            ]
         },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": patient or {"reference": "Patient/p-1", "display": "Synthetic Person"},
         "dateTime": "2026-11-01T10:00:00Z",
         "organization": [{"reference": "Organization/crisis-clinic", "display": "Crisis clinic"}],
-        "sourceAttachment": {"contentType": "application/pdf", "data": "JVBERi0xLjQK", "title": "signed form"},
-        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "sourceAttachment": {
+            "contentType": "application/pdf",
+            "data": "JVBERi0xLjQK",
+            "title": "signed form",
+        },
+        "policyRule": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]
+        },
         "extension": [
             *({"url": EXT_STATEMENT, "valueCode": code} for code in STATEMENTS),
             {
@@ -90,7 +98,9 @@ def without(document: dict[str, Any], *paths: str) -> dict[str, Any]:
             target = path.removeprefix("extension=")
             url, _, code = target.partition("=")
             copied["extension"] = [
-                e for e in copied["extension"] if not (e["url"] == url and (not code or e.get("valueCode") == code))
+                e
+                for e in copied["extension"]
+                if not (e["url"] == url and (not code or e.get("valueCode") == code))
             ]
             continue
         node = copied

@@ -41,7 +41,9 @@ def test_a_complete_part2_consent_is_accepted_as_active() -> None:
     assert {c.value for c in terms.scope} == {"phi", "part2"}
 
 
-@pytest.mark.parametrize(("element", "arguments", "removed"), PART2_TABLE, ids=[row[0] for row in PART2_TABLE])
+@pytest.mark.parametrize(
+    ("element", "arguments", "removed"), PART2_TABLE, ids=[row[0] for row in PART2_TABLE]
+)
 def test_an_active_part2_consent_missing_one_element_is_refused_naming_it(
     element: str, arguments: dict[str, Any], removed: tuple[str, ...]
 ) -> None:
@@ -51,7 +53,9 @@ def test_an_active_part2_consent_missing_one_element_is_refused_naming_it(
     assert any(element in p.reason for p in refused.value.problems)
 
 
-@pytest.mark.parametrize(("element", "arguments", "removed"), PART2_TABLE, ids=[row[0] for row in PART2_TABLE])
+@pytest.mark.parametrize(
+    ("element", "arguments", "removed"), PART2_TABLE, ids=[row[0] for row in PART2_TABLE]
+)
 def test_the_same_consent_as_a_draft_is_kept_with_the_element_listed(
     element: str, arguments: dict[str, Any], removed: tuple[str, ...]
 ) -> None:
