@@ -80,7 +80,7 @@ class PersonRow(SQLModel, table=True):
     __tablename__ = "persons"
 
     person_id: str = Field(primary_key=True, max_length=36)
-    merged_into: str | None = Field(default=None, max_length=36)  # ADT^A40: the surviving person
+    merged_into: str | None = Field(default=None, max_length=36, index=True)  # ADT^A40: the surviving person
     created_at: datetime = Field(default_factory=_utcnow, sa_column=_timestamp())
 
 

@@ -1,4 +1,5 @@
-"""Consent ledger: append-only consent versions, enforced by triggers on both databases.
+"""Consent ledger: append-only consent versions, enforced by triggers on both databases;
+an index to follow person merges.
 
 Revision ID: 0003_consents
 Revises: 0002_ingest
@@ -40,6 +41,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_consent_versions_consent_id", "consent_versions", ["consent_id"])
     op.create_index("ix_consent_versions_person_id", "consent_versions", ["person_id"])
+    # consents_for follows merges to a person's merged records: find them without a scan
+    op.create_index("ix_persons_merged_into", "persons", ["merged_into"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             f"""
@@ -67,6 +70,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_persons_merged_into", table_name="persons")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TABLE consent_versions")
         op.execute("DROP FUNCTION consent_versions_append_only()")
