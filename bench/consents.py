@@ -7,6 +7,7 @@ rows hashed and chained like real ones, then times `ConsentService.consents_for(
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import statistics
@@ -69,7 +70,7 @@ def versions_of(person_id: str, n: int) -> list[dict[str, object]]:
             {
                 **{f: getattr(version, f) for f in ("consent_id", "version", "person_id", "recorded_at")},
                 "change": version.change.value,
-                "terms": __import__("json").dumps(terms.as_json(), sort_keys=True, separators=(",", ":")),
+                "terms": json.dumps(terms.as_json(), sort_keys=True, separators=(",", ":")),
                 "effective_at": version.effective_at,
                 "recorded_by_client": version.recorded_by_client,
                 "recorded_by_org": version.recorded_by_org,
@@ -119,7 +120,8 @@ def main() -> None:
     q = statistics.quantiles(latencies, n=100)
     print(
         f"consents_for ({PEOPLE:,} people x {PER_PERSON} consents, {database.split(':', 1)[0]}):"
-        f"  p50 {q[49] * 1000:.3f} ms  p99 {q[98] * 1000:.3f} ms  [{len(latencies)} lookups; seeded in {seeded:.0f} s]"
+        f"  p50 {q[49] * 1000:.3f} ms  p99 {q[98] * 1000:.3f} ms"
+        f"  [{len(latencies)} lookups; seeded in {seeded:.0f} s]"
     )
 
 
