@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
+from bench.scratch_db import scratch_database  # noqa: E402
 from consent_ledger import GENESIS, Change, ConsentTerms, ConsentVersion, row_hash  # noqa: E402
 from consent_ledger.sql.tables import ConsentVersionRow  # noqa: E402
 from gateway.bootstrap import open_keyring  # noqa: E402
@@ -85,8 +86,7 @@ def versions_of(person_id: str, n: int) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        database = os.environ.get("CGW_BENCH_DATABASE_URL", f"sqlite:///{Path(scratch) / 'consents.db'}")
+    with tempfile.TemporaryDirectory() as scratch, scratch_database(Path(scratch), "consents") as database:
         settings = load_settings(database_url=database, keyring=Path(scratch) / "keyring.json")
         engine = create_db_engine(settings)
         upgrade(engine)

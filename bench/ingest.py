@@ -26,6 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch_db import scratch_database  # noqa: E402
 from tests.builders.hl7 import Person, adt  # noqa: E402
 from tests.conftest import Installation, free_port, register_sender, start_server, stop_server  # noqa: E402
 
@@ -172,9 +173,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     hl7apy_rate, fast_rate = parse_rates()
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, scratch_database(Path(scratch), "ingest") as database:
         root = Path(scratch)
-        database = os.environ.get("CGW_BENCH_DATABASE_URL", f"sqlite:///{root / 'bench.db'}")
         installation = Installation(root=root, database_url=database)
         subprocess.run(
             [str(Path(sys.executable).parent / "consent-gateway"), "db", "upgrade"],
