@@ -20,8 +20,23 @@ FHIR_JSON = "application/fhir+json"
 
 # FHIR resource types this gateway serves, with their interactions. Each capability issue
 # adds its rows here, so /metadata always lists exactly what is implemented.
+CONSENT_RESOURCE: dict[str, Any] = {
+    "type": "Consent",
+    "versioning": "versioned",
+    "readHistory": True,
+    "updateCreate": False,
+    "interaction": [
+        {"code": code} for code in ("create", "read", "vread", "update", "history-instance", "search-type")
+    ],
+    "searchParam": [{"name": "patient", "type": "reference"}],
+    "operation": [
+        {"name": "revoke", "definition": "urn:consent-gateway:OperationDefinition:Consent-revoke"},
+        {"name": "expire", "definition": "urn:consent-gateway:OperationDefinition:Consent-expire"},
+    ],
+}
 IMPLEMENTED_RESOURCES: tuple[dict[str, Any], ...] = tuple(
-    {"type": name, "interaction": [{"code": "create"}]} for name in INGESTED_TYPES
+    CONSENT_RESOURCE if name == "Consent" else {"type": name, "interaction": [{"code": "create"}]}
+    for name in INGESTED_TYPES
 )
 SYSTEM_INTERACTIONS = ({"code": "transaction"}, {"code": "batch"})
 

@@ -276,3 +276,10 @@ def test_expiry_needs_no_job(
     after = json.loads(upgraded.cli_ok("consent", "facts", person_id, "--at", end_of_today.isoformat()))
     assert [f["status"] for f in before] == ["active"]
     assert [f["status"] for f in after] == ["expired"]
+
+
+def test_the_capability_statement_lists_the_consent_interactions(server: Server) -> None:
+    statement = httpx.get(f"{server.base_url}/metadata", timeout=30).json()
+    consent_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Consent")
+    assert {i["code"] for i in consent_entry["interaction"]} >= {"create", "read", "vread", "update"}
+    assert [o["name"] for o in consent_entry["operation"]] == ["revoke", "expire"]
