@@ -162,10 +162,14 @@ def test_fhir_corpus_feed_in_order(server: Server, upgraded: Installation, hospi
         ("spec_encounter-example-f001-heart.json", "Encounter"),
         ("spec_condition-example-f001-heart.json", "Condition"),
         ("spec_observation-example-f002-excess.json", "Observation"),
-        ("spec_consent-example-notOrg.json", "Consent"),
     ):
         created = _post_fhir(server, hospital, f"/{kind}", (fhir / name).read_bytes())
         assert created.status_code == 201, created.text
+    # Consents go to the consent ledger, which records permit provisions only: this spec example
+    # is a deny ("not this organisation"), refused with the element named
+    deny = _post_fhir(server, hospital, "/Consent", (fhir / "spec_consent-example-notOrg.json").read_bytes())
+    assert deny.status_code == 400
+    assert ["Consent.provision.type"] in [issue["expression"] for issue in deny.json()["issue"]]
     unknown = _post_fhir(
         server, hospital, "/Consent", (fhir / "spec_consent-example-smartonfhir.json").read_bytes()
     )
@@ -173,7 +177,8 @@ def test_fhir_corpus_feed_in_order(server: Server, upgraded: Installation, hospi
     assert unknown.json()["issue"][0]["expression"] == ["Consent.patient"]
     assert upgraded.query("SELECT DISTINCT person_id FROM envelopes") == [(person_id,)]
     kinds = sorted(r[0] for r in upgraded.query("SELECT kind FROM envelopes"))
-    assert kinds == ["condition", "consent", "encounter", "observation", "patient"]
+    assert kinds == ["condition", "encounter", "observation", "patient"]
+    assert upgraded.query("SELECT count(*) FROM consent_versions") == [(0,)]
 
 
 def _transaction() -> dict[str, Any]:
