@@ -48,15 +48,18 @@ _Waiting = tuple[Hl7Item, "asyncio.Future[bytes]"]
 
 
 class GroupCommitter:
-    """Queue HL7 items; prepare a batch on one thread while the writer commits the last on another.
+    """Queue HL7 items; ingest whatever is waiting in one transaction, answering after commit.
 
-    Two stages, each one thread: the preparer parses and keys whatever is waiting; the writer
-    stores whatever is prepared in one transaction. SQLite and psycopg release the GIL while
-    they write and fsync, so preparing the next batch overlaps committing this one.
+    Pipelined (SQLite): two stages, each one thread: the preparer parses and keys whatever is
+    waiting, the writer stores whatever is prepared; SQLite releases the GIL while it writes and
+    fsyncs, so preparing the next batch overlaps committing this one (+15-20% measured).
+    Not pipelined (PostgreSQL): one stage, so batches stay larger; there each commit costs network
+    round trips, and the two stages measured slower (242 against 264 msg/s on the bench machine).
     """
 
-    def __init__(self, ingest: IngestService) -> None:
+    def __init__(self, ingest: IngestService, *, pipelined: bool = True) -> None:
         self._ingest = ingest
+        self._pipelined = pipelined
         self._queue: asyncio.Queue[_Waiting] | None = None
         self._prepared: asyncio.Queue[tuple[list[_Waiting], PreparedHl7]] | None = None
         self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-preparer")
@@ -66,10 +69,13 @@ class GroupCommitter:
     async def start(self) -> None:
         self._queue = asyncio.Queue()
         self._prepared = asyncio.Queue()
-        self._tasks = [
-            asyncio.create_task(self._prepare_loop(), name="group-committer-prepare"),
-            asyncio.create_task(self._store_loop(), name="group-committer-store"),
-        ]
+        if self._pipelined:
+            self._tasks = [
+                asyncio.create_task(self._prepare_loop(), name="group-committer-prepare"),
+                asyncio.create_task(self._store_loop(), name="group-committer-store"),
+            ]
+        else:
+            self._tasks = [asyncio.create_task(self._single_loop(), name="group-committer")]
 
     async def stop(self) -> None:
         if self._queue is not None:
@@ -88,14 +94,32 @@ class GroupCommitter:
         await self._queue.put((item, future))
         return await future
 
-    async def _prepare_loop(self) -> None:
+    async def _take(self) -> list[_Waiting]:
+        """Whatever is waiting (at least one item, at most MAX_BATCH)."""
         assert self._queue is not None
+        batch = [await self._queue.get()]
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _single_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._take()
+            try:
+                acks = await loop.run_in_executor(
+                    self._writer, self._ingest.hl7_many, [item for item, _ in batch]
+                )
+            except Exception as exc:
+                self._fail(batch, exc)
+                continue
+            self._answer(batch, acks)
+
+    async def _prepare_loop(self) -> None:
         assert self._prepared is not None
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await self._take()
             try:
                 prepared = await loop.run_in_executor(
                     self._preparer, self._ingest.prepare_hl7, [item for item, _ in batch]
@@ -120,10 +144,13 @@ class GroupCommitter:
             except Exception as exc:
                 self._fail(batch, exc)
                 continue
-            for (_, future), ack in zip(batch, acks, strict=True):
-                if not future.done():
-                    future.set_result(ack)
-            self._done(batch)
+            self._answer(batch, acks)
+
+    def _answer(self, batch: list[_Waiting], acks: list[bytes]) -> None:
+        for (_, future), ack in zip(batch, acks, strict=True):
+            if not future.done():
+                future.set_result(ack)
+        self._done(batch)
 
     def _fail(self, batch: list[_Waiting], exc: Exception) -> None:
         log.error("group_commit_failed", count=len(batch), error_type=type(exc).__name__)

@@ -59,7 +59,10 @@ def _terminate_with_parent() -> None:
 
 
 async def _serve(settings: Settings, engine: Engine, keyring: Keyring, ready: Event, parent_pid: int) -> None:
-    committer = GroupCommitter(IngestService(engine=engine, keyring=keyring, strict_hl7=settings.hl7_strict))
+    committer = GroupCommitter(
+        IngestService(engine=engine, keyring=keyring, strict_hl7=settings.hl7_strict),
+        pipelined=settings.is_sqlite,
+    )
     await committer.start()
     server = MllpServer(
         settings=settings, registry=RegistryService(engine), committer=committer, reuse_port=True

@@ -46,5 +46,5 @@ class Services:
             metrics=Metrics(),
             consents=consents,
             ingest=ingest,
-            committer=GroupCommitter(ingest),
+            committer=GroupCommitter(ingest, pipelined=settings.is_sqlite),
         )
