@@ -32,10 +32,12 @@ class SubjectKeys:
     demographics: str | None  # fgb
     partial: tuple[str, ...]  # fb, gb
 
+    def exact(self) -> list[tuple[str, str]]:
+        """The keys that link on their own: identifiers and the sender's logical id."""
+        return [("id", k) for k in self.identifiers] + ([("lid", self.logical_id)] if self.logical_id else [])
+
     def all(self) -> list[tuple[str, str]]:
-        keys = [("id", k) for k in self.identifiers]
-        if self.logical_id:
-            keys.append(("lid", self.logical_id))
+        keys = self.exact()
         if self.exact_demographics and self.exact_demographics != self.demographics:
             keys.append(("fgbs", self.exact_demographics))
         if self.demographics:

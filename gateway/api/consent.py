@@ -45,20 +45,19 @@ async def record(
     return _resource(request, stored, 200 if stored.replayed else 201)
 
 
+PatientParam = Annotated[str | None, Query(description="Patient/{id} or {id}")]
+PatientIdentifierParam = Annotated[str | None, Query(alias="patient:identifier", description="system|value")]
+
+
 @router.get("", summary="A person's consents (current versions)", responses=_RESPONSES)
 async def search(
     request: Request,
     sender: SenderDep,
     services: ServicesDep,
-    patient: Annotated[str | None, Query(description="Patient/{id} or {id}")] = None,
-    patient_identifier: Annotated[
-        str | None, Query(alias="patient:identifier", description="system|value")
-    ] = None,
+    patient: PatientParam = None,
+    patient_identifier: PatientIdentifierParam = None,
 ) -> JSONResponse:
-    found = await run_in_threadpool(
-        services.consents.search, sender, _patient(patient, patient_identifier), all_versions=False
-    )
-    return _bundle(request, "searchset", found)
+    return await _search(request, sender, services, _patient(patient, patient_identifier), all_versions=False)
 
 
 @router.get("/_history", summary="Every version of a person's consents", responses=_RESPONSES)
@@ -66,15 +65,17 @@ async def patient_history(
     request: Request,
     sender: SenderDep,
     services: ServicesDep,
-    patient: Annotated[str | None, Query(description="Patient/{id} or {id}")] = None,
-    patient_identifier: Annotated[
-        str | None, Query(alias="patient:identifier", description="system|value")
-    ] = None,
+    patient: PatientParam = None,
+    patient_identifier: PatientIdentifierParam = None,
 ) -> JSONResponse:
-    found = await run_in_threadpool(
-        services.consents.search, sender, _patient(patient, patient_identifier), all_versions=True
-    )
-    return _bundle(request, "history", found)
+    return await _search(request, sender, services, _patient(patient, patient_identifier), all_versions=True)
+
+
+async def _search(
+    request: Request, sender: SenderDep, services: ServicesDep, patient: dict[str, Any], *, all_versions: bool
+) -> JSONResponse:
+    found = await run_in_threadpool(services.consents.search, sender, patient, all_versions=all_versions)
+    return _bundle(request, "history" if all_versions else "searchset", found)
 
 
 @router.get("/{consent_id}", summary="The current version of a consent", responses=_RESPONSES)

@@ -131,7 +131,8 @@ class ConsentService:
                 ).get(key)
                 if stored:
                     answer = json.loads(stored)
-                    return self._render(connection, answer["id"], answer["version"], replayed=True)
+                    replayed = consent_store.history(connection=connection, consent_id=answer["id"])
+                    return self._render(connection, replayed[answer["version"] - 1], replayed=True)
             person_id = self._patient(connection, sender, document)
             version = self.record_in(connection, sender, document, person_id)
             if key:
@@ -146,7 +147,7 @@ class ConsentService:
                         }
                     ],
                 )
-            return self._render(connection, version.consent_id, 1)
+            return self._render(connection, version)
 
     def record_in(
         self, connection: Connection, sender: Sender, document: dict[str, Any], person_id: str
@@ -204,7 +205,7 @@ class ConsentService:
                 reason=None,
                 prev_hash=latest.row_hash,
             )
-            return self._render(connection, consent_id, version.version)
+            return self._render(connection, version)
 
     def end(
         self,
@@ -263,7 +264,7 @@ class ConsentService:
                 reason=reason,
                 prev_hash=latest.row_hash,
             )
-            return self._render(connection, consent_id, version.version)
+            return self._render(connection, version)
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -275,9 +276,10 @@ class ConsentService:
             if not history:
                 raise ConsentNotFound("no consent with that id")
             number = version if version is not None else history[-1].version
-            if not any(v.version == number for v in history):
+            wanted = [v for v in history if v.version == number]
+            if not wanted:
                 raise ConsentNotFound("no such version of that consent")
-            return self._render(connection, consent_id, number)
+            return self._render(connection, wanted[0])
 
     def history(self, sender: Sender, consent_id: str) -> list[StoredConsent]:
         """Every version, newest first (FHIR history order). Raises: ConsentRefused, ConsentNotFound."""
@@ -286,7 +288,7 @@ class ConsentService:
             history = consent_store.history(connection=connection, consent_id=consent_id)
             if not history:
                 raise ConsentNotFound("no consent with that id")
-            return [self._render(connection, consent_id, v.version) for v in reversed(history)]
+            return [self._render(connection, v) for v in reversed(history)]
 
     def search(self, sender: Sender, patient: dict[str, Any], *, all_versions: bool) -> list[StoredConsent]:
         """A person's consents: the current version of each, or every version when `all_versions`.
@@ -309,7 +311,7 @@ class ConsentService:
                     latest[version.consent_id] = version
                 versions = list(latest.values())
             ordered = sorted(versions, key=lambda v: (v.consent_id, -v.version))
-            return [self._render(connection, v.consent_id, v.version) for v in ordered]
+            return [self._render(connection, v) for v in ordered]
 
     def consents_for(self, person_id: str, at: datetime) -> list[dict[str, Any]]:
         """The policy engine's `consents[]` for a person at an instant (DESIGN.md 7).
@@ -460,17 +462,15 @@ class ConsentService:
         return document
 
     def _render(
-        self, connection: Connection, consent_id: str, number: int, *, replayed: bool = False
+        self, connection: Connection, version: ConsentVersion, *, replayed: bool = False
     ) -> StoredConsent:
-        history = consent_store.history(connection=connection, consent_id=consent_id)
-        version = next(v for v in history if v.version == number)
-        document = self._document(connection, consent_id, number)
+        document = self._document(connection, version.consent_id, version.version)
         resource = {
             **document,
-            "id": consent_id,
+            "id": version.consent_id,
             "meta": {
                 **(document.get("meta") or {}),
-                "versionId": str(number),
+                "versionId": str(version.version),
                 "lastUpdated": instant_text(version.recorded_at),
             },
         }

@@ -78,10 +78,7 @@ class BatchResolver:
     def resolve(self, keys: SubjectKeys, *, defines_subject: bool = False) -> Resolution:
         """Raises: SubjectUnresolved."""
         found = self._found
-        exact = [("id", k) for k in keys.identifiers] + (
-            [("lid", keys.logical_id)] if keys.logical_id else []
-        )
-        linked = found.people(exact)
+        linked = found.people(keys.exact())
         if linked:
             for other in linked[1:]:
                 self._duplicates.append((linked[0], other, "IDENTIFIER_CONFLICT"))
@@ -247,7 +244,7 @@ def find_existing(*, connection: Connection, keys: SubjectKeys) -> str | None:
 
     For records that must be about someone known (a consent): demographics alone never link.
     """
-    exact = [("id", k) for k in keys.identifiers] + ([("lid", keys.logical_id)] if keys.logical_id else [])
+    exact = keys.exact()
     people = _lookup(connection, exact).people(exact)
     return people[0] if people else None
 
