@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -284,3 +285,15 @@ def test_the_capability_statement_lists_the_consent_interactions(server: Server)
     consent_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Consent")
     assert {i["code"] for i in consent_entry["interaction"]} >= {"create", "read", "vread", "update"}
     assert [o["name"] for o in consent_entry["operation"]] == ["revoke", "expire"]
+
+
+def test_the_readme_example_consent_is_recorded(server: Server, upgraded: Installation) -> None:
+    examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
+    register_sender(upgraded, "pd-springfield", org_type="police")
+    team = register_sender(upgraded, "crisis-team", org_type="co_responder_team")
+    assert (
+        _post(server, team, "/Patient", json.loads((examples / "patient.json").read_text())).status_code
+        == 201
+    )
+    answer = _post(server, team, "/Consent", json.loads((examples / "consent.json").read_text()))
+    assert (answer.status_code, answer.headers["ETag"]) == (201, 'W/"1"'), answer.text
