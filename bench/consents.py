@@ -7,7 +7,6 @@ rows hashed and chained like real ones, then times `ConsentService.consents_for(
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
@@ -26,6 +25,7 @@ from sqlalchemy import insert  # noqa: E402
 
 from bench.scratch_db import scratch_database  # noqa: E402
 from consent_ledger import GENESIS, Change, ConsentTerms, ConsentVersion, row_hash  # noqa: E402
+from consent_ledger.sql import store as consent_store  # noqa: E402
 from consent_ledger.sql.tables import ConsentVersionRow  # noqa: E402
 from gateway.bootstrap import open_keyring  # noqa: E402
 from gateway.flows.consents import ConsentService  # noqa: E402
@@ -41,6 +41,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def versions_of(person_id: str, n: int) -> list[dict[str, object]]:
+    """Rows of three active consents for one person, hashed like real ones (the text is a dummy)."""
     rows = []
     for k in range(PER_PERSON):
         terms = ConsentTerms(
@@ -67,21 +68,7 @@ def versions_of(person_id: str, n: int) -> list[dict[str, object]]:
             prev_hash=GENESIS,
         )
         version = replace(version, row_hash=row_hash(version))
-        rows.append(
-            {
-                **{f: getattr(version, f) for f in ("consent_id", "version", "person_id", "recorded_at")},
-                "change": version.change.value,
-                "terms": json.dumps(terms.as_json(), sort_keys=True, separators=(",", ":")),
-                "effective_at": version.effective_at,
-                "recorded_by_client": version.recorded_by_client,
-                "recorded_by_org": version.recorded_by_org,
-                "reason": None,
-                "document_sha256": version.document_sha256,
-                "document_sealed": b"\x00" * 64,
-                "prev_hash": version.prev_hash,
-                "row_hash": version.row_hash,
-            }
-        )
+        rows.append(consent_store.row_of(version, b"\x00" * 64))
     return rows
 
 

@@ -136,8 +136,12 @@ def instant_text(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with microseconds; a naive value (SQLite returns these) is taken as UTC."""
     if value is None:
         return None
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC instant; a naive value (SQLite returns these) is taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def parse_instant(value: str | None) -> datetime | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from consent_ledger.domain import (
     FINAL_CHANGES,
@@ -24,6 +24,7 @@ from consent_ledger.domain import (
     ConsentFact,
     ConsentVersion,
     FactStatus,
+    as_utc,
     instant_text,
 )
 from consent_ledger.errors import ChainBroken
@@ -33,19 +34,19 @@ GENESIS = "0" * 64
 
 def holds_from(version: ConsentVersion) -> datetime:
     """The first instant a version applies: when the ledger knew it and it was in effect."""
-    return max(_aware(version.recorded_at), _aware(version.effective_at))
+    return max(as_utc(version.recorded_at), as_utc(version.effective_at))
 
 
 def current_at(history: Iterable[ConsentVersion], at: datetime) -> ConsentVersion | None:
     """The version of one consent that holds at `at` (history in any order)."""
-    holding = [v for v in history if holds_from(v) <= _aware(at)]
+    holding = [v for v in history if holds_from(v) <= as_utc(at)]
     return max(holding, key=lambda v: v.version) if holding else None
 
 
 def fact_of(version: ConsentVersion, at: datetime) -> ConsentFact | None:
     """The consent as the policy engine sees it at `at`; None when it should not be seen at all."""
     terms = version.terms
-    when = _aware(at)
+    when = as_utc(at)
     if version.change is Change.REVOKE:
         status = FactStatus.REVOKED
     elif version.change is Change.EXPIRE:
@@ -54,7 +55,7 @@ def fact_of(version: ConsentVersion, at: datetime) -> ConsentFact | None:
         status = FactStatus.DRAFT
     elif terms.fhir_status != "active" or _not_started(terms.period_start, when):
         return None
-    elif terms.period_end is not None and _aware(terms.period_end) <= when:
+    elif terms.period_end is not None and as_utc(terms.period_end) <= when:
         status = FactStatus.EXPIRED
     else:
         status = FactStatus.ACTIVE
@@ -110,6 +111,7 @@ def verify_chain(history: list[ConsentVersion]) -> None:
         ChainBroken: naming the first version that is missing, altered or out of place.
     """
     previous = GENESIS
+    ended = False
     for expected, version in enumerate(sorted(history, key=lambda v: v.version), start=1):
         if version.version != expected:
             raise ChainBroken(version.consent_id, expected, "version is missing")
@@ -117,18 +119,11 @@ def verify_chain(history: list[ConsentVersion]) -> None:
             raise ChainBroken(version.consent_id, expected, "does not follow the previous version")
         if row_hash(version) != version.row_hash:
             raise ChainBroken(version.consent_id, expected, "content does not match its hash")
-        if expected > 1 and history and _final_before(history, expected):
+        if ended:
             raise ChainBroken(version.consent_id, expected, "follows a revocation or expiry")
+        ended = version.change in FINAL_CHANGES
         previous = version.row_hash
 
 
-def _final_before(history: list[ConsentVersion], number: int) -> bool:
-    return any(v.version < number and v.change in FINAL_CHANGES for v in history)
-
-
 def _not_started(start: datetime | None, when: datetime) -> bool:
-    return start is not None and _aware(start) > when
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return start is not None and as_utc(start) > when

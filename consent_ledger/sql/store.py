@@ -28,7 +28,17 @@ def append(*, connection: Connection, version: ConsentVersion, document_sealed: 
     Raises:
         StaleVersion: that version number of that consent exists already (a concurrent change).
     """
-    row = {
+    row = row_of(version, document_sealed)
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(_versions), [row])
+    except IntegrityError:
+        raise StaleVersion(f"consent {version.consent_id} already has version {version.version}") from None
+
+
+def row_of(version: ConsentVersion, document_sealed: bytes) -> dict[str, object]:
+    """The table row of a version (its sealed text beside it), as `append` inserts it."""
+    return {
         "consent_id": version.consent_id,
         "version": version.version,
         "person_id": version.person_id,
@@ -44,11 +54,6 @@ def append(*, connection: Connection, version: ConsentVersion, document_sealed: 
         "prev_hash": version.prev_hash,
         "row_hash": version.row_hash,
     }
-    try:
-        with connection.begin_nested():
-            connection.execute(insert(_versions), [row])
-    except IntegrityError:
-        raise StaleVersion(f"consent {version.consent_id} already has version {version.version}") from None
 
 
 def history(*, connection: Connection, consent_id: str) -> list[ConsentVersion]:

@@ -126,9 +126,9 @@ class ConsentService:
         key = f"consent:{idempotency_key}" if idempotency_key else None
         with self._write() as connection:
             if key:
-                stored = receipts_store.receipts(
-                    connection=connection, org_id=sender.org.org_id, message_keys=[key]
-                ).get(key)
+                stored = receipts_store.receipt(
+                    connection=connection, org_id=sender.org.org_id, message_key=key
+                )
                 if stored:
                     answer = json.loads(stored)
                     replayed = consent_store.history(connection=connection, consent_id=answer["id"])
@@ -136,16 +136,12 @@ class ConsentService:
             person_id = self._patient(connection, sender, document)
             version = self.record_in(connection, sender, document, person_id)
             if key:
-                receipts_store.add_receipts(
+                receipts_store.add_receipt(
                     connection=connection,
-                    rows=[
-                        {
-                            "source_org_id": sender.org.org_id,
-                            "message_key": key,
-                            "response": json.dumps({"id": version.consent_id, "version": 1}),
-                            "created_at": self._clock(),
-                        }
-                    ],
+                    org_id=sender.org.org_id,
+                    message_key=key,
+                    response=json.dumps({"id": version.consent_id, "version": 1}),
+                    created_at=self._clock(),
                 )
             return self._render(connection, version)
 

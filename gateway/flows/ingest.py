@@ -274,7 +274,11 @@ class IngestService:
         bundle = parse_bundle(document)
         key = _bundle_key(bundle, idempotency_key)
         with self._transaction() as session:
-            if key and (replay := _receipt(session, sender.org.org_id, key)):
+            if key and (
+                replay := envelope_store.receipt(
+                    connection=session.connection(), org_id=sender.org.org_id, message_key=key
+                )
+            ):
                 return FhirResult(status=200, body=json.loads(replay), replayed=True)
             context = Context(
                 org_id=sender.org.org_id,
@@ -288,7 +292,13 @@ class IngestService:
             else:
                 body = self._batch_bundle(session, sender, records)
             if key:
-                _add_receipt(session, sender.org.org_id, key, json.dumps(body), self._clock())
+                envelope_store.add_receipt(
+                    connection=session.connection(),
+                    org_id=sender.org.org_id,
+                    message_key=key,
+                    response=json.dumps(body),
+                    created_at=self._clock(),
+                )
         return FhirResult(status=200, body=body)
 
     def fhir_resource(
@@ -303,7 +313,11 @@ class IngestService:
         check_single(document, resource_type)
         key = f"key:{idempotency_key}" if idempotency_key else None
         with self._transaction() as session:
-            if key and (replay := _receipt(session, sender.org.org_id, key)):
+            if key and (
+                replay := envelope_store.receipt(
+                    connection=session.connection(), org_id=sender.org.org_id, message_key=key
+                )
+            ):
                 stored = json.loads(replay)
                 return FhirResult(
                     status=200, body=stored["resource"], location=stored["location"], replayed=True
@@ -331,12 +345,12 @@ class IngestService:
                 },
             }
             if key:
-                _add_receipt(
-                    session,
-                    sender.org.org_id,
-                    key,
-                    json.dumps({"resource": resource, "location": response["location"]}),
-                    self._clock(),
+                envelope_store.add_receipt(
+                    connection=session.connection(),
+                    org_id=sender.org.org_id,
+                    message_key=key,
+                    response=json.dumps({"resource": resource, "location": response["location"]}),
+                    created_at=self._clock(),
                 )
         return FhirResult(status=201, body=resource, location=response["location"])
 
@@ -500,19 +514,6 @@ class _Prepared:
 def _frame_ack(frame: list[_Prepared]) -> bytes:
     acks = [message.ack or b"" for message in frame]
     return _batch_ack(acks) if frame[0].batch else acks[0]
-
-
-def _receipt(session: Session, org_id: str, key: str) -> str | None:
-    return envelope_store.receipts(connection=session.connection(), org_id=org_id, message_keys=[key]).get(
-        key
-    )
-
-
-def _add_receipt(session: Session, org_id: str, key: str, response: str, created_at: datetime) -> None:
-    envelope_store.add_receipts(
-        connection=session.connection(),
-        rows=[{"source_org_id": org_id, "message_key": key, "response": response, "created_at": created_at}],
-    )
 
 
 def _bundle_key(bundle: ParsedBundle, idempotency_key: str | None) -> str | None:

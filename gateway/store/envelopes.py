@@ -7,6 +7,7 @@ at once: the HL7 group commit writes a whole batch with one statement per table.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -57,3 +58,24 @@ def claim_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) ->
 def add_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         connection.execute(insert(_receipts), list(rows))
+
+
+def receipt(*, connection: Connection, org_id: str, message_key: str) -> str | None:
+    """The stored answer to one earlier request from this org, or None."""
+    return receipts(connection=connection, org_id=org_id, message_keys=[message_key]).get(message_key)
+
+
+def add_receipt(
+    *, connection: Connection, org_id: str, message_key: str, response: str, created_at: datetime
+) -> None:
+    add_receipts(
+        connection=connection,
+        rows=[
+            {
+                "source_org_id": org_id,
+                "message_key": message_key,
+                "response": response,
+                "created_at": created_at,
+            }
+        ],
+    )
