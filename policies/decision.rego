@@ -6,7 +6,6 @@
 # obligations, never a permit. The loader refuses overlay modules in any other package.
 package consent_gateway.decision
 
-import data.consent_gateway.catalog
 import data.consent_gateway.cjis
 import data.consent_gateway.common
 import data.consent_gateway.gateway
@@ -77,7 +76,28 @@ valid_order(o) if {
 	order_types[object.get(o, "type", "")]
 }
 
-valid if count(problems) == 0
+# One body, so a valid input costs one rule; `problems` says what is wrong (explain, errors).
+valid if {
+	actions[common.action]
+	purposes[common.purpose]
+	is_object(input.requester)
+	org_types[common.org_type]
+	roles[common.role]
+	is_string(common.org_id)
+	is_array(common.resource.data_classes)
+	every c in common.resource.data_classes {
+		class_names[c]
+	}
+	is_array(object.get(input, "consents", []))
+	every k in common.consents {
+		valid_consent(k)
+	}
+	orders_valid
+}
+
+orders_valid if not common.has_court_order
+
+orders_valid if valid_order(common.court_order)
 
 # --- 2. hard denies ------------------------------------------------------------------------------
 
@@ -179,16 +199,15 @@ obligation_set contains o if {
 
 obligation_set contains o if some o in overlay_obligations
 
-reasons := array.concat(
-	[catalog.reason(code) | some code in sort(reason_codes)],
-	[overlay_reason(r) | some r in overlay_denials],
-)
+# Codes only: the adapters add each code's citation and text from policies/catalog.json, so
+# the per-request evaluation does not rebuild the rule book. Overlay reasons carry their own.
+overlay_reasons := [overlay_reason(r) | some r in overlay_denials]
 
 overlay_reason(r) := {"code": r.code, "citation": r.citation, "text": r.text} if {
 	is_string(r.code)
 	is_string(r.citation)
 	is_string(r.text)
-} else := catalog.reason("STATE-OVERLAY")
+} else := {"code": "STATE-OVERLAY"}
 
 # Which rules fired, for `?explain=full`: every applicable basis (used or not), every hard
 # deny, every removal, and the overlays that spoke.
@@ -211,8 +230,8 @@ effect(b) := "grant" if chosen[b.class] == b else := "applicable"
 result := {
 	"decision": decision,
 	"obligations": sort(obligation_set),
-	"reasons": reasons,
-	"problems": sort(problems),
+	"reason_codes": sort(reason_codes),
+	"overlay_reasons": overlay_reasons,
 }
 
-explained := object.union(result, {"fired": fired})
+explained := object.union(result, {"fired": fired, "problems": sort(problems)})

@@ -1,0 +1,68 @@
+"""A decision cache keyed by the policy version and the whole input, nothing less.
+
+A hit returns exactly what the engine returned for an identical input under the identical
+policy version, so it cannot change a decision; a new bundle (new version) never sees old
+entries. The gateway's inputs carry `context.now` at whole-second resolution, so bursts of
+identical requests (an interface engine's batch) hit and anything else misses.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from policies.bundle import PolicyBundle
+from policies.catalog import Catalog
+from policies.decision import Decision
+from policies.engine import PolicyEngine
+
+
+def cache_key(version: str, decision_input: Mapping[str, Any]) -> str:
+    return version + "\n" + json.dumps(decision_input, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class CachedEngine:
+    def __init__(self, engine: PolicyEngine, *, size: int = 4096) -> None:
+        self._engine = engine
+        self._size = size
+        self._entries: OrderedDict[str, Decision] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def bundle(self) -> PolicyBundle:
+        return self._engine.bundle
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._engine.catalog
+
+    @property
+    def version(self) -> str:
+        return self._engine.version
+
+    def decide(self, decision_input: Mapping[str, Any]) -> Decision:
+        key = cache_key(self._engine.version, decision_input)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found
+        decision = self._engine.decide(decision_input)
+        with self._lock:
+            self.misses += 1
+            self._entries[key] = decision
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return decision
+
+    def explain(self, decision_input: Mapping[str, Any]) -> Decision:
+        return self._engine.explain(decision_input)
+
+    def close(self) -> None:
+        self._engine.close()

@@ -1,0 +1,88 @@
+"""The in-process adapter: regopy (Microsoft's rego-cpp), compiled once, evaluated by entrypoint.
+
+The bundle is built once at start (`Interpreter.build`); each decision sets the input and
+queries the entrypoint, never re-parsing the policies (docs: shared reference/rego-notes.md).
+One interpreter holds one input at a time, so evaluations are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import regopy
+
+from policies.bundle import EXPLAIN_ENTRYPOINT, RESULT_ENTRYPOINT, PolicyBundle
+from policies.catalog import Catalog, load_catalog
+from policies.decision import Decision
+from policies.errors import PolicyLoadError, PolicyUnavailable
+
+
+def compile_bundle(bundle: PolicyBundle) -> tuple[regopy.Interpreter, Any]:
+    """Raises: PolicyLoadError naming the module that does not compile."""
+    interpreter = regopy.Interpreter()
+    for module in bundle.modules:
+        try:
+            interpreter.add_module(module.name, module.text)
+        except regopy.RegoError:
+            raise PolicyLoadError(f"{module.name}: does not parse as Rego v1") from None
+    try:
+        compiled = interpreter.build(None, [RESULT_ENTRYPOINT, EXPLAIN_ENTRYPOINT])
+    except regopy.RegoError:
+        raise PolicyLoadError("the policy bundle does not compile") from None
+    if not compiled.ok():
+        raise PolicyLoadError("the policy bundle does not compile")
+    return interpreter, compiled
+
+
+def output_value(output: Any) -> object:
+    """The single value of a regopy Output. Raises: PolicyUnavailable (error or undefined)."""
+    if not output.ok():
+        raise PolicyUnavailable("the policy evaluation failed")
+    text = str(output)
+    if text == "undefined":
+        raise PolicyUnavailable("the policy decision is undefined")
+    expressions = json.loads(text).get("expressions") or [None]
+    return expressions[0]
+
+
+class RegoEngine:
+    def __init__(self, bundle: PolicyBundle) -> None:
+        self._bundle = bundle
+        self._version = bundle.version
+        self._catalog = load_catalog()
+        self._interpreter, self._compiled = compile_bundle(bundle)
+        self._lock = threading.Lock()
+
+    @property
+    def bundle(self) -> PolicyBundle:
+        return self._bundle
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def decide(self, decision_input: Mapping[str, Any]) -> Decision:
+        return self._evaluate(decision_input, RESULT_ENTRYPOINT)
+
+    def explain(self, decision_input: Mapping[str, Any]) -> Decision:
+        return self._evaluate(decision_input, EXPLAIN_ENTRYPOINT)
+
+    def _evaluate(self, decision_input: Mapping[str, Any], entrypoint: str) -> Decision:
+        with self._lock:
+            try:
+                self._interpreter.set_input(dict(decision_input))
+                output = self._interpreter.query_bundle_entrypoint(self._compiled, entrypoint)
+            except (regopy.RegoError, TypeError, ValueError):
+                raise PolicyUnavailable("the policy evaluation failed") from None
+            value = output_value(output)
+        return Decision.from_result(value, catalog=self._catalog, policy_version=self._version)
+
+    def close(self) -> None:
+        return None
