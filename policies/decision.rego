@@ -117,7 +117,10 @@ chosen := {c: b | some b in bases; c := b.class; b.rank == best_rank(c)}
 
 granted := {c | chosen[c]}
 
-removed := common.classes - granted if common.content_action else := set()
+removed := common.classes - granted if {
+	valid
+	common.content_action
+} else := set()
 
 redaction := {
 	"phi": "REDACT_PHI",
