@@ -71,12 +71,18 @@ class Decision:
 
 
 def _strings(value: object, name: str) -> list[str]:
-    if not isinstance(value, Sequence) or isinstance(value, str) or not all(isinstance(v, str) for v in value):
+    if (
+        not isinstance(value, Sequence)
+        or isinstance(value, str)
+        or not all(isinstance(v, str) for v in value)
+    ):
         raise PolicyUnavailable(f"the policy returned malformed {name}")
     return list(value)
 
 
 def _overlay_reason(entry: object, catalog: Catalog) -> Reason:
-    if isinstance(entry, Mapping) and all(isinstance(entry.get(k), str) for k in ("code", "citation", "text")):
+    if isinstance(entry, Mapping) and all(
+        isinstance(entry.get(k), str) for k in ("code", "citation", "text")
+    ):
         return Reason(code=entry["code"], citation=entry["citation"], text=entry["text"])
     return catalog.reason("STATE-OVERLAY")

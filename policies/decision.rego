@@ -165,6 +165,15 @@ reason_codes contains "DEFAULT-DENY" if not valid
 reason_codes contains "DEFAULT-DENY" if {
 	valid
 	not has_basis
+	common.content_action
+}
+
+# A push, consent change or audit query refused by its own rule names that rule alone.
+reason_codes contains "DEFAULT-DENY" if {
+	valid
+	not has_basis
+	not common.content_action
+	count(hard_denies) == 0
 }
 
 reason_codes contains code if some code in hard_denies

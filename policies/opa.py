@@ -43,7 +43,9 @@ class OpaEngine:
         """Raises: PolicyUnavailable (OPA unreachable) or PolicyLoadError (OPA refused a module)."""
         for module in self._bundle.modules:
             try:
-                loaded = self._client.update_policy_from_string(module.text, module.policy_id, rego_compat=False)
+                loaded = self._client.update_policy_from_string(
+                    module.text, module.policy_id, rego_compat=False
+                )
             except RegoParseError:
                 raise PolicyLoadError(f"{module.name}: OPA refused the module") from None
             except (ConnectionsError, requests.RequestException):

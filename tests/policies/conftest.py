@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from policies.bundle import load_bundle
 from policies.engine import PolicyEngine
 from policies.inprocess import RegoEngine
-from policies.bundle import load_bundle
 from policies.opa import OpaEngine
 from tests.policies.opa_protocol import OpaProtocolServer
+from tests.policies.overlay_example import STATE_MH
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +39,10 @@ def engine(request: pytest.FixtureRequest) -> PolicyEngine:
     name = "rego_engine" if request.param == "in_process" else "opa_engine"
     found: PolicyEngine = request.getfixturevalue(name)
     return found
+
+
+@pytest.fixture(scope="session")
+def strict_engine(tmp_path_factory: pytest.TempPathFactory) -> RegoEngine:
+    directory = tmp_path_factory.mktemp("overlay")
+    (directory / "state.rego").write_text(STATE_MH)
+    return RegoEngine(load_bundle([directory]))

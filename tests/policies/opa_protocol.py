@@ -25,7 +25,7 @@ class OpaProtocolServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 return None
 
             def _body(self) -> bytes:

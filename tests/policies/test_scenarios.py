@@ -21,7 +21,8 @@ def test_scenario(engine: PolicyEngine, scenario: Scenario) -> None:
     assert not set(expect.get("absent", [])) & (set(decision.codes) | set(decision.obligations))
     assert decision.policy_version == engine.version
     for reason in decision.reasons:
-        assert reason.citation and reason.text
+        assert reason.citation
+        assert reason.text
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
@@ -44,11 +45,32 @@ def test_every_rule_with_both_outcomes_has_a_permit_and_a_deny_case() -> None:
         by_outcome[entry["expect"]["decision"]].update(entry["expect"]["reasons"])
     # Rules that can only deny, or only ever accompany a permit, by their nature.
     deny_only = {
-        "DEFAULT-DENY", "CONSENT-MISSING", "CONSENT-REVOKED", "CONSENT-EXPIRED", "CONSENT-NOT-EXECUTED",
-        "CONSENT-RECIPIENT", "CONSENT-PURPOSE", "HIPAA-LE-512F", "HIPAA-PATIENT-ACCESS-524", "CJIS-ADDENDUM",
-        "CJIS-TRAINING", "CJIS-SCREENING", "CJIS-MFA", "P2-NO-USE-AGAINST-PATIENT-212D", "P2-REDISCLOSURE",
+        "DEFAULT-DENY",
+        "CONSENT-MISSING",
+        "CONSENT-REVOKED",
+        "CONSENT-EXPIRED",
+        "CONSENT-NOT-EXECUTED",
+        "CONSENT-RECIPIENT",
+        "CONSENT-PURPOSE",
+        "HIPAA-LE-512F",
+        "HIPAA-PATIENT-ACCESS-524",
+        "CJIS-ADDENDUM",
+        "CJIS-TRAINING",
+        "CJIS-SCREENING",
+        "CJIS-MFA",
+        "P2-NO-USE-AGAINST-PATIENT-212D",
+        "P2-REDISCLOSURE",
     }
-    permit_only = {"CONSENT-SCOPE", "HIPAA-MIN-NEC", "HIPAA-ACCOUNTING", "P2-TPO-233", "P2-NOTICE-232", "CJIS-AUDIT", "HIPAA-THREAT-512J", "P2-ACCOUNTING"}
+    permit_only = {
+        "CONSENT-SCOPE",
+        "HIPAA-MIN-NEC",
+        "HIPAA-ACCOUNTING",
+        "P2-TPO-233",
+        "P2-NOTICE-232",
+        "CJIS-AUDIT",
+        "HIPAA-THREAT-512J",
+        "P2-ACCOUNTING",
+    }
     both = (by_outcome["permit"] | by_outcome["deny"]) - deny_only - permit_only
     missing = {code for code in both if not (code in by_outcome["permit"] and code in by_outcome["deny"])}
     assert missing == set()
