@@ -29,9 +29,11 @@ from consent_ledger.sql import store as consent_store  # noqa: E402
 from consent_ledger.sql.tables import ConsentVersionRow  # noqa: E402
 from gateway.bootstrap import open_keyring  # noqa: E402
 from gateway.flows.consents import ConsentService  # noqa: E402
+from gateway.flows.policy import PolicyGate  # noqa: E402
 from gateway.settings import load_settings  # noqa: E402
 from gateway.store.database import bind_keyring, create_db_engine, upgrade, writer  # noqa: E402
 from gateway.store.tables import PersonRow  # noqa: E402
+from policies.engine import build_engine  # noqa: E402
 from policies.vocabulary import DataClass, PurposeOfUse  # noqa: E402
 
 PEOPLE = int(os.environ.get("CGW_BENCH_PEOPLE", "100000"))
@@ -93,7 +95,9 @@ def main() -> None:
                     [row for n, p in enumerate(batch, start=chunk) for row in versions_of(p, n)],
                 )
         seeded = time.perf_counter() - started
-        service = ConsentService(engine=engine, keyring=keyring, org_exists=lambda _org: True)
+        service = ConsentService(
+            engine=engine, keyring=keyring, org_exists=lambda _org: True, policy=PolicyGate(build_engine())
+        )
         at = START + timedelta(days=200)
         for person in random.sample(people, 200):  # warm-up
             service.consents_for(person, at)

@@ -9,11 +9,26 @@ from sqlalchemy import Engine
 from gateway.auth.tokens import TokenVerifier
 from gateway.flows.consents import ConsentService
 from gateway.flows.ingest import IngestService
+from gateway.flows.policy import PolicyGate
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring
 from gateway.metrics import Metrics
 from gateway.mllp_server import GroupCommitter
 from gateway.settings import Settings
+from policies.cache import CachedEngine
+from policies.engine import PolicyEngine, build_engine
+
+
+def policy_engine(settings: Settings) -> PolicyEngine:
+    """The configured engine, compiled once, behind the decision cache.
+
+    Raises:
+        PolicyLoadError; PolicyUnavailable (OPA configured but unreachable).
+    """
+    engine = build_engine(opa_url=settings.opa_url, overlay_dirs=settings.policy_overlay_dirs)
+    if settings.decision_cache_size:
+        return CachedEngine(engine, size=settings.decision_cache_size)
+    return engine
 
 
 @dataclass(frozen=True)
@@ -22,6 +37,7 @@ class Services:
     keyring: Keyring
     engine: Engine
     registry: RegistryService
+    policy: PolicyGate
     verifier: TokenVerifier
     metrics: Metrics
     consents: ConsentService
@@ -31,17 +47,22 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, keyring: Keyring, engine: Engine) -> Services:
         registry = RegistryService(engine)
+        policy = PolicyGate(policy_engine(settings))
         consents = ConsentService(
-            engine=engine, keyring=keyring, org_exists=lambda org_id: registry.get_org(org_id) is not None
+            engine=engine,
+            keyring=keyring,
+            org_exists=lambda org_id: registry.get_org(org_id) is not None,
+            policy=policy,
         )
         ingest = IngestService(
-            engine=engine, keyring=keyring, strict_hl7=settings.hl7_strict, consents=consents
+            engine=engine, keyring=keyring, strict_hl7=settings.hl7_strict, consents=consents, policy=policy
         )
         return cls(
             settings=settings,
             keyring=keyring,
             engine=engine,
             registry=registry,
+            policy=policy,
             verifier=TokenVerifier(keyring=keyring, settings=settings),
             metrics=Metrics(),
             consents=consents,

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     mllp_max_connections: int = Field(default=200, ge=1)  # per listener process
     mllp_workers: int = Field(default=1, ge=1, le=32)  # listener processes sharing the MLLP port
 
+    # Policy engine: in process (regopy) unless an OPA server is configured.
+    opa_url: str | None = None  # e.g. http://opa:8181; the policies are loaded into it at start
+    policy_overlays: str = ""  # directories of state overlay modules, separated by ':'
+    decision_cache_size: int = Field(default=4096, ge=0)  # 0 turns the decision cache off
+
     log_level: str = "info"
     log_json: bool = True
 
@@ -123,6 +128,10 @@ class Settings(BaseSettings):
     @property
     def keyring_passphrase_value(self) -> str | None:
         return self.keyring_passphrase.get_secret_value() if self.keyring_passphrase else None
+
+    @property
+    def policy_overlay_dirs(self) -> tuple[Path, ...]:
+        return tuple(Path(part) for part in self.policy_overlays.split(":") if part.strip())
 
     @property
     def effective_oidc_audience(self) -> str:

@@ -29,10 +29,22 @@ from sqlalchemy.engine import make_url
 from gateway.bootstrap import open_keyring
 from gateway.settings import load_settings
 from gateway.store.database import bind_keyring, create_db_engine, upgrade
+from policies.bundle import load_bundle
+from policies.inprocess import RegoEngine
 
 BACKENDS = ["sqlite", "postgresql"]
 POSTGRES_ENV = "CGW_TEST_POSTGRES_URL"
 CLI = str(Path(sys.executable).parent / "consent-gateway")
+
+
+_POLICY_ENGINE: list[RegoEngine] = []
+
+
+def shared_policy_engine() -> RegoEngine:
+    """One compiled in-process engine for tests that build services directly."""
+    if not _POLICY_ENGINE:
+        _POLICY_ENGINE.append(RegoEngine(load_bundle()))
+    return _POLICY_ENGINE[0]
 
 
 def postgres_admin_url() -> str:

@@ -43,43 +43,31 @@ from consent_ledger import (
 from consent_ledger.domain import FINAL_CHANGES, instant_text
 from consent_ledger.sql import store as consent_store
 from gateway.crypto import open_sealed, seal
+from gateway.flows.policy import PolicyDenied, PolicyGate
 from gateway.keyring import Keyring
 from gateway.person_keys import subject_keys
 from gateway.registry.domain import Sender
 from gateway.store import envelopes as receipts_store
 from gateway.store import persons
 from gateway.store.database import writer
-from policies.vocabulary import OrgType, Role
 
-CONSENT_ORG_TYPES = frozenset(
-    {OrgType.HOSPITAL, OrgType.CLINIC, OrgType.PART2_PROGRAM, OrgType.CO_RESPONDER_TEAM}
-)
-CONSENT_ROLES = frozenset({Role.CLINICIAN, Role.CORESPONDER_CLINICIAN, Role.SYSTEM, Role.ADMIN})
 REVOCATION_REASONS = frozenset({"patient-request", "representative-request", "superseded", "other"})
 EXPIRY_REASONS = frozenset({"expiry-event"})
 EXT_CHANGE = "urn:consent-gateway:ext:change"
 
 
 class ConsentRefused(Exception):
-    """The client may not manage consents (CONSENT-MANAGE)."""
+    """The policy engine refused to let this client manage consents (CONSENT-MANAGE)."""
 
-    code = "CONSENT-MANAGE"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, denied: PolicyDenied) -> None:
+        super().__init__(denied.summary)
+        self.reason = denied.summary
+        self.code = ", ".join(denied.decision.codes)
+        self.decision = denied.decision
 
 
 class PatientUnknown(ConsentInvalid):
     """The consent's patient is not in the person index: push the Patient first."""
-
-
-def check_manage_consent_allowed(sender: Sender) -> None:
-    """Raises: ConsentRefused."""
-    if sender.org.org_type not in CONSENT_ORG_TYPES:
-        raise ConsentRefused("this organisation type does not record consents")
-    if sender.role not in CONSENT_ROLES:
-        raise ConsentRefused("this client's role may not record or revoke consents")
 
 
 @dataclass(frozen=True)
@@ -96,13 +84,26 @@ class ConsentService:
         engine: Engine,
         keyring: Keyring,
         org_exists: Callable[[str], bool],
+        policy: PolicyGate,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._policy = policy
         self._engine = engine
         self._writer = writer(engine)
         self._keyring = keyring
         self._org_exists = org_exists
         self._clock = clock
+
+    def _check_manage(self, sender: Sender) -> None:
+        """Every consent interaction is decided by the policy engine (CONSENT-MANAGE).
+
+        Raises:
+            ConsentRefused: denied. PolicyUnavailable: no decision (the caller fails closed).
+        """
+        try:
+            self._policy.require_manage_consent(sender)
+        except PolicyDenied as denied:
+            raise ConsentRefused(denied) from None
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -122,7 +123,7 @@ class ConsentService:
         Raises:
             ConsentRefused, ConsentInvalid (ConsentIncomplete, PatientUnknown).
         """
-        check_manage_consent_allowed(sender)
+        self._check_manage(sender)
         key = f"consent:{idempotency_key}" if idempotency_key else None
         with self._write() as connection:
             if key:
@@ -153,7 +154,7 @@ class ConsentService:
         Raises:
             ConsentRefused, ConsentInvalid.
         """
-        check_manage_consent_allowed(sender)
+        self._check_manage(sender)
         terms = read_consent(document)
         self._check_recipients(terms.recipient_orgs)
         return self._append(
@@ -178,7 +179,7 @@ class ConsentService:
         Raises:
             ConsentRefused, ConsentNotFound, ConsentFinal, StaleVersion, ConsentInvalid.
         """
-        check_manage_consent_allowed(sender)
+        self._check_manage(sender)
         with self._write() as connection:
             latest = self._latest(connection, consent_id, if_match)
             person_id = self._patient(connection, sender, document)
@@ -218,7 +219,7 @@ class ConsentService:
         Raises:
             ConsentRefused, ConsentNotFound, ConsentFinal, StaleVersion, ConsentInvalid (reason).
         """
-        check_manage_consent_allowed(sender)
+        self._check_manage(sender)
         allowed = REVOCATION_REASONS if change is Change.REVOKE else EXPIRY_REASONS
         if reason not in allowed:
             raise ConsentInvalid(
@@ -266,7 +267,7 @@ class ConsentService:
 
     def read(self, sender: Sender, consent_id: str, version: int | None = None) -> StoredConsent:
         """Raises: ConsentRefused, ConsentNotFound."""
-        check_manage_consent_allowed(sender)
+        self._check_manage(sender)
         with self._read() as connection:
             history = consent_store.history(connection=connection, consent_id=consent_id)
             if not history:
@@ -279,7 +280,7 @@ class ConsentService:
 
     def history(self, sender: Sender, consent_id: str) -> list[StoredConsent]:
         """Every version, newest first (FHIR history order). Raises: ConsentRefused, ConsentNotFound."""
-        check_manage_consent_allowed(sender)
+        self._check_manage(sender)
         with self._read() as connection:
             history = consent_store.history(connection=connection, consent_id=consent_id)
             if not history:
@@ -293,7 +294,7 @@ class ConsentService:
 
         Raises: ConsentRefused.
         """
-        check_manage_consent_allowed(sender)
+        self._check_manage(sender)
         with self._read() as connection:
             try:
                 person_id = self._patient(connection, sender, {"patient": patient})

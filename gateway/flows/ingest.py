@@ -8,14 +8,14 @@ Invariants:
 - A redelivery (same sender org and MSH-10, Idempotency-Key, or Bundle.id + meta) is
   answered again from its receipt and stores nothing new.
 - `source.org_id` is the sender's registered org, never the payload's.
-- Pushing needs an org type that holds health records and a BAA or QSOA in force (PUSH-INGEST;
-  the policy engine takes this decision over in the policy issue).
+- Every push is decided by the policy engine (PUSH-INGEST) on the parsed record's data classes,
+  after the registry precondition (a BAA or QSOA in force) and before anything is stored.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -36,6 +36,7 @@ from connectors.hl7v2.to_envelope import to_envelope
 from consent_ledger import ConsentInvalid
 from gateway.crypto import seal
 from gateway.flows.consents import ConsentRefused, ConsentService
+from gateway.flows.policy import PolicyDenied, PolicyGate
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
 from gateway.outcome import operation_outcome
@@ -44,12 +45,9 @@ from gateway.registry.domain import Sender
 from gateway.store import envelopes as envelope_store
 from gateway.store import persons
 from gateway.store.database import writer
-from policies.vocabulary import AgreementKind, OrgType, Role
+from policies.errors import PolicyUnavailable
+from policies.vocabulary import AgreementKind
 
-PUSH_ORG_TYPES = frozenset(
-    {OrgType.HOSPITAL, OrgType.CLINIC, OrgType.PART2_PROGRAM, OrgType.EMS, OrgType.CO_RESPONDER_TEAM}
-)
-PUSH_ROLES = frozenset({Role.SYSTEM, Role.CLINICIAN, Role.CORESPONDER_CLINICIAN, Role.ADMIN})
 PUSH_AGREEMENTS = frozenset({AgreementKind.BAA, AgreementKind.QSOA})
 
 log = get_logger(__name__)
@@ -64,12 +62,14 @@ class PushRefused(Exception):
         self.reason = reason
 
 
-def check_push_allowed(sender: Sender, today: date) -> None:
-    """Raises: PushRefused."""
-    if sender.org.org_type not in PUSH_ORG_TYPES:
-        raise PushRefused("PUSH-INGEST", "this organisation type may not push health records")
-    if sender.role not in PUSH_ROLES:
-        raise PushRefused("PUSH-INGEST", "this client's role may not push records")
+def check_push_agreement(sender: Sender, today: date) -> None:
+    """The deployment precondition of PUSH-INGEST: a BAA or QSOA in force today (DESIGN.md 8).
+
+    The engine decides the push itself; it does not read agreements (regulations.md 5).
+
+    Raises:
+        PushRefused.
+    """
     if not set(sender.org.agreements_in_force(today)) & PUSH_AGREEMENTS:
         raise PushRefused(
             "PUSH-INGEST", "no business associate agreement or QSOA is in force for this organisation"
@@ -98,9 +98,11 @@ class IngestService:
         engine: Engine,
         keyring: Keyring,
         strict_hl7: bool = False,
+        policy: PolicyGate,
         consents: ConsentService | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._policy = policy
         self._consents = consents  # Consents in Bundles go to the ledger; None where none arrive
         self._writer = writer(engine)  # made once: each call builds a new option engine
         self._keyring = keyring
@@ -119,6 +121,17 @@ class IngestService:
             yield connection
 
     # --- HL7 v2 -------------------------------------------------------------------------------
+
+    def require_push(self, sender: Sender, classes: Iterable[str]) -> None:
+        """The engine's PUSH-INGEST decision on what the push carries.
+
+        Raises:
+            PushRefused: denied (its codes and sentences, never the payload). PolicyUnavailable.
+        """
+        try:
+            self._policy.require_push(sender, [str(c) for c in classes])
+        except PolicyDenied as denied:
+            raise PushRefused(", ".join(denied.decision.codes), denied.summary) from None
 
     def hl7_many(self, items: list[Hl7Item]) -> list[bytes]:
         """Ingest many frames in one transaction; one ACK (or batch ACK) per frame, after commit."""
@@ -172,25 +185,36 @@ class IngestService:
         except ConnectorError as error:
             return _Prepared(ack=build_ack(None, REJECT, error))
         try:
-            check_push_allowed(sender, self._clock().date())
+            check_push_agreement(sender, self._clock().date())
             message = parse_strict(data, header) if self._strict else parse(data, header)
+            envelope = to_envelope(
+                message,
+                org_id=sender.org.org_id,
+                source_is_part2_program=sender.org.part2_program,
+                received_at=self._clock(),
+                payload=payload,
+            )
+            self.require_push(sender, envelope.data_classes)
         except PushRefused as refused:
             return _Prepared(
                 ack=build_ack(
                     header, REJECT, MalformedMessage(refused.reason, code=APPLICATION_INTERNAL_ERROR)
                 )
             )
+        except PolicyUnavailable:
+            return _Prepared(
+                ack=build_ack(
+                    header,
+                    ERROR,
+                    MalformedMessage(
+                        "no policy decision could be made; resend later", code=APPLICATION_INTERNAL_ERROR
+                    ),
+                )
+            )
         except ConnectorError as error:
             return _Prepared(
                 ack=build_ack(header, ERROR if isinstance(error, MalformedMessage) else REJECT, error)
             )
-        envelope = to_envelope(
-            message,
-            org_id=sender.org.org_id,
-            source_is_part2_program=sender.org.part2_program,
-            received_at=self._clock(),
-            payload=payload,
-        )
         keys = subject_keys(envelope.subject, org_id=sender.org.org_id, index_key=self._keyring.index_key)
         return _Prepared(header=header, envelope=envelope, keys=keys, message_key=f"hl7:{header.control_id}")
 
@@ -270,7 +294,7 @@ class IngestService:
         Raises:
             PushRefused; ConnectorError (IssuesFound lists every problem) for a rejected Bundle.
         """
-        check_push_allowed(sender, self._clock().date())
+        check_push_agreement(sender, self._clock().date())
         bundle = parse_bundle(document)
         key = _bundle_key(bundle, idempotency_key)
         with self._transaction() as session:
@@ -287,6 +311,10 @@ class IngestService:
                 message_id=key,
             )
             records = bundle_to_records(bundle, context)
+            self.require_push(
+                sender,
+                {c for r in records.values() if isinstance(r, FhirRecord) for c in r.envelope.data_classes},
+            )
             if bundle.bundle_type == "transaction":
                 body = self._transaction_bundle(session, sender, records)
             else:
@@ -309,7 +337,7 @@ class IngestService:
         Raises:
             PushRefused; ConnectorError (IssuesFound) for an invalid resource or subject.
         """
-        check_push_allowed(sender, self._clock().date())
+        check_push_agreement(sender, self._clock().date())
         check_single(document, resource_type)
         key = f"key:{idempotency_key}" if idempotency_key else None
         with self._transaction() as session:
@@ -331,6 +359,7 @@ class IngestService:
             record = resource_to_record(document, context, str(document["resourceType"]))
             if isinstance(record, list):
                 raise IssuesFound(record)
+            self.require_push(sender, record.envelope.data_classes)
             stored_id = self._store_record(session, sender, record, str(document["resourceType"]))
             if isinstance(stored_id, Issue):
                 raise IssuesFound([stored_id])

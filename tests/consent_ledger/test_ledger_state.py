@@ -21,13 +21,14 @@ from sqlalchemy import Engine, text
 from consent_ledger import Change, ConsentFinal, verify_chain
 from consent_ledger.sql import store as consent_store
 from gateway.flows.consents import ConsentService
+from gateway.flows.policy import PolicyGate
 from gateway.keyring import load_keyring
 from gateway.registry.domain import Organization, Sender
 from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
 from policies.vocabulary import OrgType, Role
 from tests.builders.consent import consent
-from tests.conftest import Installation
+from tests.conftest import Installation, shared_policy_engine
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 CLINIC = Sender(
@@ -100,7 +101,11 @@ def test_ledger_invariants_hold_for_any_sequence_of_changes(upgraded: Installati
                     {"p": self.person_id, "t": START},
                 )
             self.service = ConsentService(
-                engine=engine, keyring=keyring, org_exists=lambda _org: True, clock=lambda: self.now
+                engine=engine,
+                keyring=keyring,
+                org_exists=lambda _org: True,
+                policy=PolicyGate(shared_policy_engine(), clock=lambda: self.now),
+                clock=lambda: self.now,
             )
             self.model: dict[str, ModelConsent] = {}
 

@@ -290,7 +290,7 @@ def test_the_capability_statement_lists_the_consent_interactions(server: Server)
 def test_the_readme_example_consent_is_recorded(server: Server, upgraded: Installation) -> None:
     examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
     register_sender(upgraded, "pd-springfield", org_type="police")
-    team = register_sender(upgraded, "crisis-team", org_type="co_responder_team")
+    team = register_sender(upgraded, "crisis-clinic", org_type="clinic")
     assert (
         _post(server, team, "/Patient", json.loads((examples / "patient.json").read_text())).status_code
         == 201
