@@ -50,6 +50,7 @@ from gateway.store.database import (
     head_revision,
     upgrade,
 )
+from policies.errors import PolicyError
 from policies.vocabulary import OrgType, Role
 
 app = typer.Typer(
@@ -72,6 +73,9 @@ persons_app = typer.Typer(help="The person index: possible duplicates for review
 consent_app = typer.Typer(
     help="The consent ledger: import consents, read their facts, verify the chain.", no_args_is_help=True
 )
+policy_app = typer.Typer(
+    help="The policy engine: evaluate a decision input offline, list the rules.", no_args_is_help=True
+)
 for sub_app, name in (
     (db_app, "db"),
     (org_app, "org"),
@@ -82,11 +86,12 @@ for sub_app, name in (
     (config_app, "config"),
     (persons_app, "persons"),
     (consent_app, "consent"),
+    (policy_app, "policy"),
 ):
     app.add_typer(sub_app, name=name)
 
 log = get_logger("gateway.cli")
-_HANDLED = (RegistryError, SettingsError, KeyringError, DatabaseError)
+_HANDLED = (RegistryError, SettingsError, KeyringError, DatabaseError, PolicyError)
 
 
 def _fail(message: str) -> NoReturn:
@@ -647,3 +652,45 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@policy_app.command("eval")
+def policy_eval(
+    path: Annotated[Path, typer.Argument(help="A decision input (DESIGN.md 7) as JSON; '-' for stdin")],
+    explain: Annotated[bool, typer.Option("--explain", help="List the rules that fired")] = False,
+) -> None:
+    """Decide one input with the configured engine (and overlays) and print the decision.
+
+    Exit code 0 for permit, 1 for deny, 2 for unreadable input.
+    """
+    with _reported():
+        text = sys.stdin.read() if str(path) == "-" else _read_text(path)
+        try:
+            decision_input = json.loads(text)
+        except ValueError:
+            _fail(f"{path} is not JSON")
+        if not isinstance(decision_input, dict):
+            _fail(f"{path} does not hold a JSON object")
+        engine = policy_engine(_settings())
+        decision = engine.explain(decision_input) if explain else engine.decide(decision_input)
+        print(json.dumps(decision.as_json(), indent=2))
+        raise typer.Exit(0 if decision.permitted else 1)
+
+
+@policy_app.command("show")
+def policy_show() -> None:
+    """The policy version, the modules (ours and overlays) and every rule code with its citation."""
+    with _reported():
+        engine = policy_engine(_settings())
+        print(f"policy_version {engine.version}")
+        for module in engine.bundle.modules:
+            print(f"module {module.name} ({module.package}){' overlay' if module.overlay else ''}")
+        for rule in engine.catalog.rules:
+            print(f"rule {rule.code}\t{rule.citation}\t{rule.enforced_by}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        _fail(f"cannot read {path}")

@@ -30,6 +30,7 @@ from gateway.flows.ingest import PushRefused
 from gateway.log_config import get_logger
 from gateway.outcome import operation_outcome, outcome_for, single_issue
 from gateway.registry.errors import DuplicateError, NotFoundError, RegistryError
+from policies.errors import PolicyUnavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 FHIR_JSON = "application/fhir+json"
@@ -184,6 +185,22 @@ async def _consent_refused(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _policy_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """No decision, no access: fail closed; nothing was stored or released."""
+    log.error("policy_unavailable")
+    headers = {"Retry-After": "1"}
+    if request.url.path.startswith("/fhir/"):
+        return JSONResponse(
+            single_issue("transient", "no policy decision could be made; nothing was stored; retry"),
+            status_code=503,
+            media_type=FHIR_JSON,
+            headers=headers,
+        )
+    response = problem(request, 503, "policy-unavailable", "Policy engine unavailable", "retry later")
+    response.headers.update(headers)
+    return response
+
+
 async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
     """A lock wait or a lost connection: nothing was stored, and a retry will likely succeed."""
     log.warning("database_busy", error_type=type(exc).__name__)
@@ -225,6 +242,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConsentError, _consent_error)
     app.add_exception_handler(ConsentRefused, _consent_refused)
     app.add_exception_handler(OperationalError, _database_busy)
+    app.add_exception_handler(PolicyUnavailable, _policy_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
