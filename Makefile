@@ -35,9 +35,10 @@ fmt: $(STAMP)
 	$(BIN)/ruff format $(PACKAGES) tests
 	$(BIN)/ruff check --fix $(PACKAGES) tests
 
-bench: $(STAMP)  ## Print ingest throughput and consent lookup figures (never asserts timing); CGW_BENCH_DATABASE_URL for PostgreSQL
+bench: $(STAMP)  ## Print ingest throughput, consent lookup and policy decision figures (never asserts timing); CGW_BENCH_DATABASE_URL for PostgreSQL
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/consents.py
+	$(BIN)/python bench/policy.py
 
 demo: $(STAMP)  ## The whole co-responder program in one command (arrives with the flows issue)
 	@echo "no demo yet: 'consent-gateway demo' arrives with the police and co-responder flows issue"

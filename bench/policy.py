@@ -1,0 +1,78 @@
+"""Policy decision latency: in process (regopy) and through the OPA REST protocol.
+
+Prints figures; asserts nothing. Inputs are the scenario table's, each with a distinct `now` so
+the decision cache cannot answer (the cold figure); the warm figure repeats identical inputs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from policies.bundle import load_bundle
+from policies.cache import CachedEngine
+from policies.engine import PolicyEngine
+from policies.inprocess import RegoEngine
+from policies.opa import OpaEngine
+from tests.policies.opa_protocol import OpaProtocolServer
+from tests.policies.scenario_table import SCENARIOS
+
+ROUNDS = 20
+
+
+def inputs(rounds: int) -> list[dict[str, object]]:
+    found = []
+    for n in range(rounds):
+        for scenario in SCENARIOS:
+            stamped = dict(scenario.decision_input)
+            stamped["context"] = dict(scenario.decision_input["context"]) | {  # type: ignore[arg-type]
+                "now": f"2026-11-23T10:{n // 60:02d}:{n % 60:02d}Z"
+            }
+            found.append(stamped)
+    return found
+
+
+def measure(name: str, engine: PolicyEngine, batch: list[dict[str, object]]) -> None:
+    for decision_input in batch[:50]:
+        engine.decide(decision_input)
+    latencies = []
+    started = time.perf_counter()
+    for decision_input in batch:
+        t = time.perf_counter()
+        engine.decide(decision_input)
+        latencies.append((time.perf_counter() - t) * 1e6)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(
+        f"{name:<34} p50 {statistics.median(latencies):8.0f} µs   p99 {p99:8.0f} µs   "
+        f"{len(batch) / elapsed:8.0f} decisions/s   ({len(batch)} decisions)"
+    )
+
+
+def main() -> None:
+    bundle = load_bundle()
+    in_process = RegoEngine(bundle)
+    cold = inputs(ROUNDS)
+    print(f"policy bundle {bundle.version[:19]}…, {len(SCENARIOS)} scenario inputs")
+    measure("in-process, uncached", in_process, cold)
+    cached = CachedEngine(in_process)
+    warm = [SCENARIOS[i % len(SCENARIOS)].decision_input for i in range(len(cold))]
+    for decision_input in warm:
+        cached.decide(decision_input)
+    measure("in-process, decision cache warm", cached, warm)
+    server = OpaProtocolServer().start()
+    try:
+        opa = OpaEngine(bundle, server.url)
+        measure("OPA REST protocol (regopy server)", opa, cold[: len(SCENARIOS) * 3])
+        opa.close()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
