@@ -185,40 +185,32 @@ async def _consent_refused(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _policy_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """No decision, no access: fail closed; nothing was stored or released."""
-    log.error("policy_unavailable")
+def _retry_later(request: Request, code: str, title: str, detail: str) -> JSONResponse:
+    """503 with Retry-After: nothing was stored or released, and a retry will likely succeed."""
     headers = {"Retry-After": "1"}
     if request.url.path.startswith("/fhir/"):
         return JSONResponse(
-            single_issue("transient", "no policy decision could be made; nothing was stored; retry"),
-            status_code=503,
-            media_type=FHIR_JSON,
-            headers=headers,
+            single_issue("transient", detail), status_code=503, media_type=FHIR_JSON, headers=headers
         )
-    response = problem(request, 503, "policy-unavailable", "Policy engine unavailable", "retry later")
-    response.headers.update(headers)
-    return response
+    return problem(request, 503, code, title, detail, headers)
+
+
+async def _policy_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """No decision, no access: fail closed."""
+    log.error("policy_unavailable")
+    return _retry_later(
+        request,
+        "policy-unavailable",
+        "Policy engine unavailable",
+        "no policy decision could be made; nothing was stored; retry",
+    )
 
 
 async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
-    """A lock wait or a lost connection: nothing was stored, and a retry will likely succeed."""
+    """A lock wait or a lost connection."""
     log.warning("database_busy", error_type=type(exc).__name__)
-    headers = {"Retry-After": "1"}
-    if request.url.path.startswith("/fhir/"):
-        return JSONResponse(
-            single_issue("transient", "the database is busy; nothing was stored; retry"),
-            status_code=503,
-            media_type=FHIR_JSON,
-            headers=headers,
-        )
-    return problem(
-        request,
-        503,
-        "busy",
-        "Service Unavailable",
-        "the database is busy; nothing was stored; retry",
-        headers,
+    return _retry_later(
+        request, "busy", "Service Unavailable", "the database is busy; nothing was stored; retry"
     )
 
 

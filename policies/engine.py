@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from policies.bundle import PolicyBundle, load_bundle
-from policies.catalog import Catalog
+from policies.catalog import Catalog, load_catalog
 from policies.decision import Decision
 
 
@@ -35,6 +35,27 @@ class PolicyEngine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class BundleEngine:
+    """What both adapters hold: the bundle they evaluate, its version and the rule catalog."""
+
+    def __init__(self, bundle: PolicyBundle) -> None:
+        self._bundle = bundle
+        self._version = bundle.version
+        self._catalog = load_catalog()
+
+    @property
+    def bundle(self) -> PolicyBundle:
+        return self._bundle
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    @property
+    def version(self) -> str:
+        return self._version
 
 
 def build_engine(*, opa_url: str | None = None, overlay_dirs: tuple[Path, ...] = ()) -> PolicyEngine:

@@ -15,8 +15,8 @@ from typing import Any
 import regopy
 
 from policies.bundle import EXPLAIN_ENTRYPOINT, RESULT_ENTRYPOINT, PolicyBundle
-from policies.catalog import Catalog, load_catalog
 from policies.decision import Decision
+from policies.engine import BundleEngine
 from policies.errors import PolicyLoadError, PolicyUnavailable
 
 
@@ -48,25 +48,11 @@ def output_value(output: Any) -> object:
     return expressions[0]
 
 
-class RegoEngine:
+class RegoEngine(BundleEngine):
     def __init__(self, bundle: PolicyBundle) -> None:
-        self._bundle = bundle
-        self._version = bundle.version
-        self._catalog = load_catalog()
+        super().__init__(bundle)
         self._interpreter, self._compiled = compile_bundle(bundle)
         self._lock = threading.Lock()
-
-    @property
-    def bundle(self) -> PolicyBundle:
-        return self._bundle
-
-    @property
-    def catalog(self) -> Catalog:
-        return self._catalog
-
-    @property
-    def version(self) -> str:
-        return self._version
 
     def decide(self, decision_input: Mapping[str, Any]) -> Decision:
         return self._evaluate(decision_input, RESULT_ENTRYPOINT)

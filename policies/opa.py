@@ -17,8 +17,8 @@ from opa_client import OpaClient
 from opa_client.errors import ConnectionsError, PolicyNotFoundError, RegoParseError
 
 from policies.bundle import DECISION_PACKAGE, PolicyBundle
-from policies.catalog import Catalog, load_catalog
 from policies.decision import Decision
+from policies.engine import BundleEngine
 from policies.errors import PolicyLoadError, PolicyUnavailable
 
 
@@ -31,11 +31,9 @@ def client_for(url: str, *, timeout: float = 2.0) -> OpaClient:
     return OpaClient(host=parts.hostname, port=port, ssl=parts.scheme == "https", timeout=timeout, retries=1)
 
 
-class OpaEngine:
+class OpaEngine(BundleEngine):
     def __init__(self, bundle: PolicyBundle, url: str) -> None:
-        self._bundle = bundle
-        self._version = bundle.version
-        self._catalog = load_catalog()
+        super().__init__(bundle)
         self._client = client_for(url)
         self._load_policies()
 
@@ -52,18 +50,6 @@ class OpaEngine:
                 raise PolicyUnavailable("the OPA server cannot be reached") from None
             if not loaded:
                 raise PolicyLoadError(f"{module.name}: OPA refused the module")
-
-    @property
-    def bundle(self) -> PolicyBundle:
-        return self._bundle
-
-    @property
-    def catalog(self) -> Catalog:
-        return self._catalog
-
-    @property
-    def version(self) -> str:
-        return self._version
 
     def decide(self, decision_input: Mapping[str, Any]) -> Decision:
         return self._query(decision_input, "result")
