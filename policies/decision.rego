@@ -76,28 +76,7 @@ valid_order(o) if {
 	order_types[object.get(o, "type", "")]
 }
 
-# One body, so a valid input costs one rule; `problems` says what is wrong (explain, errors).
-valid if {
-	actions[common.action]
-	purposes[common.purpose]
-	is_object(input.requester)
-	org_types[common.org_type]
-	roles[common.role]
-	is_string(common.org_id)
-	is_array(common.resource.data_classes)
-	every c in common.resource.data_classes {
-		class_names[c]
-	}
-	is_array(object.get(input, "consents", []))
-	every k in common.consents {
-		valid_consent(k)
-	}
-	orders_valid
-}
-
-orders_valid if not common.has_court_order
-
-orders_valid if valid_order(common.court_order)
+valid if count(problems) == 0
 
 # --- 2. hard denies ------------------------------------------------------------------------------
 

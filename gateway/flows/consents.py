@@ -62,7 +62,7 @@ class ConsentRefused(Exception):
     def __init__(self, denied: PolicyDenied) -> None:
         super().__init__(denied.summary)
         self.reason = denied.summary
-        self.code = ", ".join(denied.decision.codes)
+        self.code = denied.code
         self.decision = denied.decision
 
 

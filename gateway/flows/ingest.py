@@ -120,8 +120,6 @@ class IngestService:
         with self._writer.begin() as connection:
             yield connection
 
-    # --- HL7 v2 -------------------------------------------------------------------------------
-
     def require_push(self, sender: Sender, classes: Iterable[str]) -> None:
         """The engine's PUSH-INGEST decision on what the push carries.
 
@@ -131,7 +129,9 @@ class IngestService:
         try:
             self._policy.require_push(sender, [str(c) for c in classes])
         except PolicyDenied as denied:
-            raise PushRefused(", ".join(denied.decision.codes), denied.summary) from None
+            raise PushRefused(denied.code, denied.summary) from None
+
+    # --- HL7 v2 -------------------------------------------------------------------------------
 
     def hl7_many(self, items: list[Hl7Item]) -> list[bytes]:
         """Ingest many frames in one transaction; one ACK (or batch ACK) per frame, after commit."""

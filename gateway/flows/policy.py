@@ -33,7 +33,8 @@ class PolicyDenied(Exception):
     """The engine denied the request; `decision` carries the reasons (codes are safe to show)."""
 
     def __init__(self, decision: Decision) -> None:
-        super().__init__("; ".join(decision.codes))
+        self.code = ", ".join(decision.codes)  # the deciding rule codes
+        super().__init__(self.code)
         self.decision = decision
 
     @property
