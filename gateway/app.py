@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import consent, decisions, fhir, hl7v2, metadata, ops, session
+from gateway.api import consent, decisions, fhir, hl7v2, metadata, ops, patient, session
 from gateway.bootstrap import Runtime
 from gateway.errors import install_error_handlers
 from gateway.log_config import get_logger
@@ -63,6 +63,7 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
-    for module in (ops, metadata, session, decisions, consent, fhir, hl7v2):  # consent before fhir's /{type}
+    # consent and patient before fhir's POST /{type}
+    for module in (ops, metadata, session, decisions, consent, patient, fhir, hl7v2):
         app.include_router(module.router)
     return app

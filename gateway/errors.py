@@ -27,6 +27,8 @@ from consent_ledger import (
 from gateway.auth.errors import IssuerUnavailable, TokenRejected
 from gateway.flows.consents import ConsentRefused, PatientUnknown
 from gateway.flows.ingest import PushRefused
+from gateway.flows.lookup import PatientNotFound
+from gateway.flows.policy import PolicyDenied
 from gateway.log_config import get_logger
 from gateway.outcome import operation_outcome, outcome_for, single_issue
 from gateway.registry.errors import DuplicateError, NotFoundError, RegistryError
@@ -185,6 +187,27 @@ async def _consent_refused(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _policy_denied(request: Request, exc: Exception) -> JSONResponse:
+    """403 naming the deciding rules (codes, citations and sentences are safe); never data."""
+    assert isinstance(exc, PolicyDenied)
+    log.info("request_denied", reason=exc.code)
+    if request.url.path.startswith("/fhir/"):
+        issues = [
+            Issue("error", "forbidden", "", f"{r.code} ({r.citation}): {r.text}")
+            for r in exc.decision.reasons
+        ]
+        issues += [
+            Issue("error", "forbidden", "", f"cannot fulfil obligation {name}")
+            for name in exc.decision.unfulfilled
+        ]
+        return JSONResponse(operation_outcome(issues), status_code=403, media_type=FHIR_JSON)
+    return problem(request, 403, "forbidden", "Forbidden", exc.summary, reason=exc.code)
+
+
+async def _patient_not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(single_issue("not-found", str(exc)), status_code=404, media_type=FHIR_JSON)
+
+
 def _retry_later(request: Request, code: str, title: str, detail: str) -> JSONResponse:
     """503 with Retry-After: nothing was stored or released, and a retry will likely succeed."""
     headers = {"Retry-After": "1"}
@@ -233,6 +256,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PushRefused, _push_refused)
     app.add_exception_handler(ConsentError, _consent_error)
     app.add_exception_handler(ConsentRefused, _consent_refused)
+    app.add_exception_handler(PolicyDenied, _policy_denied)
+    app.add_exception_handler(PatientNotFound, _patient_not_found)
     app.add_exception_handler(OperationalError, _database_busy)
     app.add_exception_handler(PolicyUnavailable, _policy_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)

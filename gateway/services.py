@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from gateway.auth.tokens import TokenVerifier
 from gateway.flows.consents import ConsentService
 from gateway.flows.ingest import IngestService
+from gateway.flows.lookup import LookupService
 from gateway.flows.policy import PolicyGate
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring
@@ -42,6 +43,7 @@ class Services:
     metrics: Metrics
     consents: ConsentService
     ingest: IngestService
+    lookup: LookupService
     committer: GroupCommitter
 
     @classmethod
@@ -67,5 +69,6 @@ class Services:
             metrics=Metrics(),
             consents=consents,
             ingest=ingest,
+            lookup=LookupService(engine=engine, keyring=keyring, policy=policy, consents=consents),
             committer=GroupCommitter(ingest, pipelined=settings.is_sqlite),
         )

@@ -23,6 +23,7 @@ class Decision:
     policy_version: str
     fired: tuple[Mapping[str, str], ...] | None = None  # only when explained
     problems: tuple[str, ...] = field(default=())  # what made the input malformed (explained)
+    unfulfilled: tuple[str, ...] = field(default=())  # obligations the gateway could not fulfil
 
     @property
     def permitted(self) -> bool:
@@ -39,6 +40,8 @@ class Decision:
             "reasons": [reason.as_json() for reason in self.reasons],
             "policy_version": self.policy_version,
         }
+        if self.unfulfilled:
+            body["unfulfilled_obligations"] = list(self.unfulfilled)
         if self.fired is not None:
             body["fired"] = [dict(entry) for entry in self.fired]
             body["problems"] = list(self.problems)

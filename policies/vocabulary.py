@@ -96,12 +96,33 @@ class FlagCode(StrEnum):
 
 FLAG_CODE_SYSTEM = "urn:consent-gateway:police-flag"
 
+
+class Obligation(StrEnum):
+    """What a decision obliges the gateway to do (regulations.md 0); the gateway enforces each."""
+
+    ATTACH_P2_NOTICE = "ATTACH_P2_NOTICE"
+    CJIS_AUDIT_LOG = "CJIS_AUDIT_LOG"
+    DOCUMENT_P2_EMERGENCY = "DOCUMENT_P2_EMERGENCY"
+    LIMIT_TO_ORDER_SCOPE = "LIMIT_TO_ORDER_SCOPE"
+    MINIMUM_NECESSARY = "MINIMUM_NECESSARY"
+    MINIMUM_NECESSARY_FLAGS_ONLY = "MINIMUM_NECESSARY_FLAGS_ONLY"
+    NOTIFY_PRIVACY_OFFICER = "NOTIFY_PRIVACY_OFFICER"
+    RECORD_ACCOUNTING = "RECORD_ACCOUNTING"
+    RECORD_BREAK_GLASS = "RECORD_BREAK_GLASS"
+    REDACT_MENTAL_HEALTH = "REDACT_MENTAL_HEALTH"
+    REDACT_PART2 = "REDACT_PART2"
+    REDACT_PHI = "REDACT_PHI"
+    REDACT_PSYNOTES = "REDACT_PSYNOTES"
+    TAG_SECURITY_LABELS = "TAG_SECURITY_LABELS"
+
+
 __all__ = [
     "FLAG_CODE_SYSTEM",
     "Action",
     "AgreementKind",
     "DataClass",
     "FlagCode",
+    "Obligation",
     "OrgType",
     "PurposeOfUse",
     "Role",

@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from connectors.envelope import Identifier, SubjectRef
 from consent_ledger import (
     GENESIS,
     ChainBroken,
@@ -43,9 +42,9 @@ from consent_ledger import (
 from consent_ledger.domain import FINAL_CHANGES, instant_text
 from consent_ledger.sql import store as consent_store
 from gateway.crypto import open_sealed, seal
+from gateway.flows.patients import find_person
 from gateway.flows.policy import PolicyDenied, PolicyGate
 from gateway.keyring import Keyring
-from gateway.person_keys import subject_keys
 from gateway.registry.domain import Sender
 from gateway.store import envelopes as receipts_store
 from gateway.store import persons
@@ -406,24 +405,20 @@ class ConsentService:
         pointer = pointer if isinstance(pointer, dict) else {}
         reference = pointer.get("reference")
         identifier = pointer.get("identifier")
-        subject: SubjectRef | None = None
         logical: str | None = None
+        named: tuple[str | None, str] | None = None
         if isinstance(reference, str) and reference.startswith("Patient/") and len(reference) > 8:
             logical = reference.removeprefix("Patient/")
-            subject = SubjectRef(source_logical_id=logical)
         elif isinstance(identifier, dict) and identifier.get("value"):
-            system = identifier.get("system") or f"urn:consent-gateway:org:{sender.org.org_id}:local"
-            subject = SubjectRef(
-                identifiers=(Identifier(system=str(system), value=str(identifier["value"])),)
-            )
-        if subject is None:
+            system = identifier.get("system")
+            named = (str(system) if system else None, str(identifier["value"]))
+        else:
             raise ConsentInvalid(
                 [Problem("Consent.patient", "required", "reference (Patient/{id}) or identifier is required")]
             )
-        keys = subject_keys(subject, org_id=sender.org.org_id, index_key=self._keyring.index_key)
-        person_id = persons.find_existing(connection=connection, keys=keys)
-        if person_id is None and logical is not None:
-            person_id = persons.existing_person(connection=connection, person_id=logical)
+        person_id = find_person(
+            connection, self._keyring, sender.org.org_id, logical_id=logical, identifier=named
+        )
         if person_id is None:
             raise PatientUnknown(
                 [
@@ -434,7 +429,7 @@ class ConsentService:
                     )
                 ]
             )
-        return persons.canonical(connection, person_id)
+        return person_id
 
     def _check_recipients(self, org_ids: tuple[str, ...]) -> None:
         unknown = [org_id for org_id in org_ids if not self._org_exists(org_id)]

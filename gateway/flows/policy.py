@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.flows.obligations import Channel, require_fulfillable
 from gateway.log_config import get_logger
-from gateway.registry.domain import CjisStatus, Sender
+from gateway.registry.domain import NO_CJIS, CjisStatus, Sender
 from policies.decision import Decision
 from policies.engine import PolicyEngine
 from policies.vocabulary import Action, DataClass, PurposeOfUse
 
 log = get_logger(__name__)
 
-NO_CJIS = CjisStatus(security_addendum=False, training_current=False, background_check=False)
 PUSH_PURPOSE = PurposeOfUse.COC  # what the program receives records for (regulations.md 0.2)
 
 
@@ -40,7 +40,10 @@ class PolicyDenied(Exception):
     @property
     def summary(self) -> str:
         """The deciding codes with their plain sentences, for an error message."""
-        return " ".join(f"{reason.code}: {reason.text}" for reason in self.decision.reasons)
+        text = " ".join(f"{reason.code}: {reason.text}" for reason in self.decision.reasons)
+        if self.decision.unfulfilled:
+            text += f" Cannot fulfil: {', '.join(self.decision.unfulfilled)}."
+        return text
 
 
 def decision_instant(now: datetime) -> str:
@@ -106,6 +109,8 @@ class PolicyGate:
         person_id: str | None = None,
         source_org: str | None = None,
         consents: list[dict[str, Any]] | None = None,
+        emergency: bool = False,
+        break_glass: bool = False,
     ) -> dict[str, Any]:
         now = self._clock()
         return {
@@ -116,17 +121,20 @@ class PolicyGate:
             "resource": {"kind": kind, "data_classes": sorted(set(classes)), "source_org": source_org},
             "consents": consents or [],
             "context": {
-                "emergency": False,
-                "imminent_threat": False,
-                "court_order": None,
-                "break_glass": False,
+                "emergency": emergency,
+                "imminent_threat": False,  # set only from a workforce attestation: none is recorded yet
+                "court_order": None,  # set only from a registered legal-process record: none yet
+                "break_glass": break_glass,
                 "now": decision_instant(now),
             },
         }
 
-    def require(self, decision_input: Mapping[str, Any]) -> Decision:
-        """Raises: PolicyDenied; PolicyUnavailable."""
-        decision = self.decide(decision_input)
+    def require(self, decision_input: Mapping[str, Any], channel: Channel) -> Decision:
+        """A permit whose every obligation `channel` can fulfil (regulations.md 6(7)).
+
+        Raises: PolicyDenied; PolicyUnavailable.
+        """
+        decision = require_fulfillable(self.decide(decision_input), channel)
         if not decision.permitted:
             raise PolicyDenied(decision)
         return decision
@@ -141,7 +149,8 @@ class PolicyGate:
                 classes=classes,
                 kind=kind,
                 source_org=sender.org.org_id,
-            )
+            ),
+            Channel.PUSH,
         )
 
     def require_manage_consent(
@@ -155,5 +164,6 @@ class PolicyGate:
                 requester=Requester(sender),
                 classes=scope,
                 kind="consent",
-            )
+            ),
+            Channel.CONSENT,
         )

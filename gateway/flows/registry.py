@@ -6,11 +6,20 @@ import hashlib
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from gateway.registry.domain import Agreement, ApiClient, Organization, Personnel, Sender
+from gateway.registry.domain import (
+    NO_CJIS,
+    Agreement,
+    ApiClient,
+    CjisStatus,
+    Organization,
+    Personnel,
+    Sender,
+)
 from gateway.registry.errors import NotFoundError
 from gateway.store import registry as store
 from gateway.store.database import writer
@@ -99,6 +108,14 @@ class RegistryService:
     def get_personnel(self, subject: str) -> Personnel | None:
         with self._transaction() as session:
             return store.get_personnel(session=session, subject=subject)
+
+    def cjis_status(self, subject: str, org_id: str, day: date) -> CjisStatus:
+        """The CJIS checks of the person acting, on `day`; none pass for someone not on file
+        at that org (a record at another org does not travel with the token)."""
+        personnel = self.get_personnel(subject)
+        if personnel is None or personnel.org_id != org_id:
+            return NO_CJIS
+        return personnel.cjis_status(day)
 
     def list_personnel(self, org_id: str | None = None) -> list[Personnel]:
         with self._transaction() as session:

@@ -131,6 +131,9 @@ class CjisStatus:
     background_check: bool
 
 
+NO_CJIS = CjisStatus(security_addendum=False, training_current=False, background_check=False)
+
+
 @dataclass(frozen=True)
 class Personnel:
     """A person who acts through a client (the token's `sub`), with dated CJIS facts."""
@@ -149,7 +152,7 @@ class Personnel:
 
     def cjis_status(self, day: date) -> CjisStatus:
         if self.access_revoked_on is not None and self.access_revoked_on <= day:
-            return CjisStatus(security_addendum=False, training_current=False, background_check=False)
+            return NO_CJIS
         return CjisStatus(
             security_addendum=self.addendum_signed_on is not None and self.addendum_signed_on <= day,
             training_current=self.training_completed_on is not None

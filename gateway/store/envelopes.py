@@ -79,3 +79,16 @@ def add_receipt(
             }
         ],
     )
+
+
+def for_persons(*, connection: Connection, person_ids: Sequence[str], kinds: Sequence[str]) -> list[Any]:
+    """A person's stored envelopes of these kinds (sealed), oldest first."""
+    if not person_ids or not kinds:
+        return []
+    return list(
+        connection.execute(
+            select(_envelopes)
+            .where(_envelopes.c.person_id.in_(list(person_ids)), _envelopes.c.kind.in_(list(kinds)))
+            .order_by(_envelopes.c.received_at, _envelopes.c.envelope_id)
+        ).all()
+    )

@@ -144,3 +144,54 @@ class IngestReceiptRow(SQLModel, table=True):
     message_key: str = Field(primary_key=True, max_length=255)
     response: str = Field(sa_column=Column(Text, nullable=False))  # ids and statuses only
     created_at: datetime = Field(default_factory=_utcnow, sa_column=_timestamp())
+
+
+class DisclosureRow(SQLModel, table=True):
+    """One disclosure of records, written before the response leaves (append-only).
+
+    The interim accounting of disclosures (45 CFR 164.528(b), 42 CFR 2.24) and access record
+    (CJIS 5.4) until the audit log (DESIGN.md 10) takes them over. Ids and codes only: what was
+    disclosed is named by envelope ids, kinds and classes, never by content.
+    """
+
+    __tablename__ = "disclosures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    disclosure_id: str = Field(max_length=36, unique=True)
+    disclosed_at: datetime = Field(sa_column=_timestamp())
+    person_id: str = Field(foreign_key="persons.person_id", index=True, max_length=36)
+    recipient_org_id: str = Field(foreign_key="organizations.org_id", max_length=64)
+    recipient_client_id: str = Field(max_length=64)
+    recipient_subject: str = Field(max_length=255)  # the workforce member's user id, not a patient's
+    action: str = Field(max_length=32)
+    purpose_of_use: str = Field(max_length=16)
+    legal_basis: str = Field(sa_column=Column(Text, nullable=False))  # the decision's rule codes
+    data_classes: str = Field(max_length=128)  # classes disclosed, comma-separated, sorted
+    record_kinds: str = Field(max_length=255)  # kind:count, comma-separated
+    envelope_ids: str = Field(sa_column=Column(Text, nullable=False))
+    obligations: str = Field(sa_column=Column(Text, nullable=False))  # applied, comma-separated
+    accountable: bool  # RECORD_ACCOUNTING: listed in the person's accounting of disclosures
+    break_glass: bool
+    policy_version: str = Field(max_length=80)
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+class PrivacyReviewRow(SQLModel, table=True):
+    """A request the privacy officer must review after the fact (break-glass, legal process)."""
+
+    __tablename__ = "privacy_reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_id: str = Field(max_length=36, unique=True)
+    created_at: datetime = Field(sa_column=_timestamp())
+    obligation: str = Field(max_length=32)  # RECORD_BREAK_GLASS or NOTIFY_PRIVACY_OFFICER
+    person_id: str = Field(foreign_key="persons.person_id", index=True, max_length=36)
+    requester_org_id: str = Field(foreign_key="organizations.org_id", max_length=64)
+    requester_client_id: str = Field(max_length=64)
+    requester_subject: str = Field(max_length=255)
+    decision: str = Field(max_length=8)
+    reason_codes: str = Field(sa_column=Column(Text, nullable=False))
+    disclosure_id: str | None = Field(default=None, max_length=36)
+    # The requester's stated reason (free text, may name the patient): sealed, id as AAD.
+    statement_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    request_id: str | None = Field(default=None, max_length=64)

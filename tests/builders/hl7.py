@@ -35,18 +35,17 @@ def adt(
     facility: str = "GHH",
     extra_segments: tuple[str, ...] = (),
     charset: str = "",
+    at: str = "20261101120000",
 ) -> str:
     msh = (
-        f"MSH|^~\\&|ADT1|{facility}|GATEWAY|COUNTY|20261101120000|{secret}|ADT^{event}^ADT_A01|{control_id}|P|"
+        f"MSH|^~\\&|ADT1|{facility}|GATEWAY|COUNTY|{at}|{secret}|ADT^{event}^ADT_A01|{control_id}|P|"
         f"{version}|||AL|NE||{charset}"
     )
     pid = (
         f"PID|1||{escape(person.mrn)}^^^GHH&{person.authority_oid}&ISO^MR||"
         f"{escape(person.family)}^{escape(person.given)}||{person.birth_date:%Y%m%d}|{person.sex}"
     )
-    return "\r".join(
-        [msh, "EVN|" + event + "|20261101120000", pid, "PV1|1|E|ED^01^1|||||||PSY", *extra_segments]
-    )
+    return "\r".join([msh, "EVN|" + event + "|" + at, pid, "PV1|1|E|ED^01^1|||||||PSY", *extra_segments])
 
 
 name_text = st.text(
