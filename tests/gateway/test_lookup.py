@@ -223,6 +223,8 @@ def test_break_glass_discloses_part2_for_the_emergency_and_queues_a_review(
     )
     assert review[:3] == ("RECORD_BREAK_GLASS", "permit", "clin.rivera")
     assert BREAK_GLASS_CANARY.encode() not in bytes(review[3])
+    assert BREAK_GLASS_CANARY not in server.log()
+    assert "Zebulon" not in server.log()
 
 
 def test_break_glass_without_mfa_is_denied(server: Server, upgraded: Installation, program: Program) -> None:
