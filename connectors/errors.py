@@ -45,3 +45,12 @@ class Issue:
     code: str  # FHIR issue-type code
     location: str
     reason: str
+
+
+class IssuesFound(MalformedMessage):
+    """Validation found one or more issues; all are listed."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        first = issues[0]
+        super().__init__(first.reason, location=first.location, code=first.code)
+        self.issues = issues

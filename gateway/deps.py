@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.auth.caller import Caller, resolve_caller
 from gateway.auth.errors import TokenRejected
+from gateway.flows.policy import Requester
 from gateway.registry.domain import Sender
 from gateway.services import Services
 
@@ -52,3 +54,15 @@ def get_sender(services: ServicesDep, caller: CallerDep) -> Sender:
 
 
 SenderDep = Annotated[Sender, Depends(get_sender)]
+
+
+def get_requester(services: ServicesDep, caller: CallerDep, sender: SenderDep) -> Requester:
+    """The caller as the policy engine sees them: org and role, MFA from the token, and the CJIS
+    personnel status on file today for the person acting (the token's subject) at their org."""
+    today = datetime.now(UTC).date()
+    return Requester(
+        sender, mfa=caller.mfa, cjis=services.registry.cjis_status(caller.subject, caller.org_id, today)
+    )
+
+
+RequesterDep = Annotated[Requester, Depends(get_requester)]

@@ -139,6 +139,12 @@ async def _connector_error(request: Request, exc: Exception) -> JSONResponse:
     log.info("input_rejected", status=status, reason=exc.code)
     if request.url.path.startswith("/fhir/"):
         return JSONResponse(outcome_for(exc), status_code=status, media_type=FHIR_JSON)
+    issues = [
+        {"location": issue.location, "code": issue.code, "reason": issue.reason}
+        for issue in getattr(exc, "issues", None) or []
+    ]
+    if issues:
+        return problem(request, status, "invalid-input", "Invalid input", str(exc), issues=issues)
     return problem(request, status, "invalid-input", "Invalid input", str(exc))
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from gateway.auth.tokens import TokenVerifier
 from gateway.flows.consents import ConsentService
+from gateway.flows.incidents import IncidentService
 from gateway.flows.ingest import IngestService
 from gateway.flows.lookup import LookupService
 from gateway.flows.policy import PolicyGate
@@ -44,6 +45,7 @@ class Services:
     consents: ConsentService
     ingest: IngestService
     lookup: LookupService
+    incidents: IncidentService
     committer: GroupCommitter
 
     @classmethod
@@ -69,6 +71,7 @@ class Services:
             metrics=Metrics(),
             consents=consents,
             ingest=ingest,
+            incidents=IncidentService(engine=engine, keyring=keyring, policy=policy),
             lookup=LookupService(engine=engine, keyring=keyring, policy=policy, consents=consents),
             committer=GroupCommitter(ingest, pipelined=settings.is_sqlite),
         )

@@ -18,7 +18,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from connectors.errors import Issue, MalformedMessage, TooLarge, UnsupportedMessage
+from connectors.errors import Issue, IssuesFound, MalformedMessage, TooLarge, UnsupportedMessage
 
 INGESTED_TYPES: tuple[str, ...] = (
     "Patient",
@@ -113,15 +113,6 @@ def check_single(resource: dict[str, Any], expected_type: str | None) -> None:
     issues = validate_resource(resource, resource_type)
     if issues:
         raise IssuesFound(issues)
-
-
-class IssuesFound(MalformedMessage):
-    """Validation found one or more issues; all are listed."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        first = issues[0]
-        super().__init__(first.reason, location=first.location, code=first.code)
-        self.issues = issues
 
 
 def parse_bundle(document: dict[str, Any]) -> ParsedBundle:

@@ -7,7 +7,6 @@ or `GET /fhir/r4/Patient/$summary?identifier=system|value`. The purpose of use c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -15,9 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import MalformedMessage
-from gateway.deps import CallerDep, SenderDep, ServicesDep
+from gateway.deps import CallerDep, RequesterDep, ServicesDep
 from gateway.flows.lookup import LookupRequest
-from gateway.flows.policy import Requester
 from policies.vocabulary import PurposeOfUse
 
 router = APIRouter(prefix="/fhir/r4/Patient", tags=["FHIR R4 Patient"])
@@ -44,7 +42,7 @@ _RESPONSES: dict[int | str, dict[str, str]] = {
 async def summary_by_identifier(
     request: Request,
     caller: CallerDep,
-    sender: SenderDep,
+    requester: RequesterDep,
     services: ServicesDep,
     identifier: IdentifierParam = None,
     purpose: PurposeHeader = PurposeOfUse.TREAT.value,
@@ -54,7 +52,7 @@ async def summary_by_identifier(
         raise MalformedMessage("search by identifier=system|value", code="required", location="identifier")
     system, value = identifier.split("|", 1)
     return await _summary(
-        request, caller, sender, services, purpose, break_glass, identifier=(system or None, value)
+        request, caller, requester, services, purpose, break_glass, identifier=(system or None, value)
     )
 
 
@@ -62,19 +60,19 @@ async def summary_by_identifier(
 async def summary(
     request: Request,
     caller: CallerDep,
-    sender: SenderDep,
+    requester: RequesterDep,
     services: ServicesDep,
     patient_id: str,
     purpose: PurposeHeader = PurposeOfUse.TREAT.value,
     break_glass: BreakGlassHeader = None,
 ) -> JSONResponse:
-    return await _summary(request, caller, sender, services, purpose, break_glass, patient=patient_id)
+    return await _summary(request, caller, requester, services, purpose, break_glass, patient=patient_id)
 
 
 async def _summary(
     request: Request,
     caller: CallerDep,
-    sender: SenderDep,
+    requester: RequesterDep,
     services: ServicesDep,
     purpose: str,
     break_glass: str | None,
@@ -86,12 +84,6 @@ async def _summary(
         raise MalformedMessage(
             "not an HL7 v3 PurposeOfUse code", code="code-invalid", location="X-Purpose-Of-Use"
         )
-    today = datetime.now(UTC).date()
-    requester = Requester(
-        sender,
-        mfa=caller.mfa,
-        cjis=await run_in_threadpool(services.registry.cjis_status, caller.subject, caller.org_id, today),
-    )
     lookup = LookupRequest(
         requester=requester,
         subject=caller.subject,

@@ -26,8 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from connectors.envelope import Envelope, RecordKind, SubjectRef
-from connectors.errors import ConnectorError, Issue, MalformedMessage
-from connectors.fhir.parse import IssuesFound, ParsedBundle, check_single, parse_bundle
+from connectors.errors import ConnectorError, Issue, IssuesFound, MalformedMessage
+from connectors.fhir.parse import ParsedBundle, check_single, parse_bundle
 from connectors.fhir.to_envelope import Context, FhirRecord, bundle_to_records, resource_to_record
 from connectors.hl7v2.ack import ACCEPT, ERROR, REJECT, build_ack
 from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, Header, parse, read_header, split_batch
@@ -479,25 +479,30 @@ class IngestService:
         return persons.resolve(connection=connection, keys=keys, defines_subject=defines_subject).person_id
 
     def _row(self, envelope: Envelope, person_id: str) -> dict[str, Any]:
-        aad = envelope.envelope_id.encode()
-        facts = json.dumps(envelope.facts, sort_keys=True).encode()
-        return {
-            "envelope_id": envelope.envelope_id,
-            "received_at": envelope.received_at,
-            "source_org_id": envelope.source.org_id,
-            "source_format": envelope.source.format,
-            "source_system": (envelope.source.system or None) and envelope.source.system[:255],
-            "message_id": (envelope.source.message_id or None) and envelope.source.message_id[:255],
-            "kind": envelope.kind.value,
-            "occurred_at": envelope.occurred_at,
-            "person_id": person_id,
-            "data_classes": ",".join(sorted(c.value for c in envelope.data_classes)),
-            "security_labels": ",".join(sorted(envelope.security_labels))[:255],
-            "warnings": ",".join(envelope.warnings),
-            "payload_sha256": envelope.payload_sha256,
-            "payload_sealed": seal(self._keyring, envelope.payload, associated_data=aad),
-            "facts_sealed": seal(self._keyring, facts, associated_data=aad + b"|facts"),
-        }
+        return envelope_row(self._keyring, envelope, person_id)
+
+
+def envelope_row(keyring: Keyring, envelope: Envelope, person_id: str) -> dict[str, Any]:
+    """The `envelopes` row of a record: payload and facts sealed, the envelope id as AAD."""
+    aad = envelope.envelope_id.encode()
+    facts = json.dumps(envelope.facts, sort_keys=True).encode()
+    return {
+        "envelope_id": envelope.envelope_id,
+        "received_at": envelope.received_at,
+        "source_org_id": envelope.source.org_id,
+        "source_format": envelope.source.format,
+        "source_system": (envelope.source.system or None) and envelope.source.system[:255],
+        "message_id": (envelope.source.message_id or None) and envelope.source.message_id[:255],
+        "kind": envelope.kind.value,
+        "occurred_at": envelope.occurred_at,
+        "person_id": person_id,
+        "data_classes": ",".join(sorted(c.value for c in envelope.data_classes)),
+        "security_labels": ",".join(sorted(envelope.security_labels))[:255],
+        "warnings": ",".join(envelope.warnings),
+        "payload_sha256": envelope.payload_sha256,
+        "payload_sealed": seal(keyring, envelope.payload, associated_data=aad),
+        "facts_sealed": seal(keyring, facts, associated_data=aad + b"|facts"),
+    }
 
 
 _AA_RECEIPT = json.dumps({"ack": ACCEPT})

@@ -17,7 +17,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,25 +116,18 @@ class LookupService:
             )
             consents = self._consents.consents_for_in(connection, person_id, now)
         selected = select_summary((self._open(row) for row in rows), now)
-        breaking = request.break_glass is not None
-        decision = require_fulfillable(
-            self._policy.decide(
-                self._policy.build_input(
-                    action=Action.LOOKUP_RECORD,
-                    purpose=PurposeOfUse.ETREAT if breaking else request.purpose,
-                    requester=request.requester,
-                    classes=classes_of(selected) or {DataClass.PHI.value},
-                    kind="record",
-                    person_id=person_id,
-                    consents=consents,
-                    emergency=breaking,
-                    break_glass=breaking,
-                )
-            ),
-            Channel.RECORD_LOOKUP,
-        )
+        health = [r for r in selected if DataClass.CJI.value not in r.data_classes]
+        incidents = [r for r in selected if DataClass.CJI.value in r.data_classes]
+        decision = self._decide(request, person_id, consents, classes_of(health) or {DataClass.PHI.value})
         withheld = {data_class.value for data_class in withheld_classes(decision.obligations)}
-        disclosed = [r for r in selected if decision.permitted and not (r.data_classes & withheld)]
+        disclosed = [r for r in health if decision.permitted and not (r.data_classes & withheld)]
+        if incidents and decision.permitted:
+            # CJI is decided on its own (CJIS-*: MFA, personnel status, purpose COC or LAW), so
+            # a clinician without CJIS clearance still gets the health summary, without incidents.
+            cji = self._decide(request, person_id, consents, {DataClass.CJI.value})
+            if cji.permitted:
+                disclosed += incidents
+                decision = _joined(decision, cji)
         disclosure_id = str(uuid.uuid4()) if disclosed else None
         self._record(request, person_id, decision, disclosed, disclosure_id, now)
         if not decision.permitted:
@@ -144,6 +137,31 @@ class LookupService:
             disclosed, bundle_id=disclosure_id or str(uuid.uuid4()), base_url=base_url, notice=notice
         )
         return Disclosed(bundle=bundle, decision=decision, disclosure_id=disclosure_id)
+
+    def _decide(
+        self,
+        request: LookupRequest,
+        person_id: str,
+        consents: list[dict[str, Any]],
+        classes: set[str] | frozenset[str],
+    ) -> Decision:
+        breaking = request.break_glass is not None
+        return require_fulfillable(
+            self._policy.decide(
+                self._policy.build_input(
+                    action=Action.LOOKUP_RECORD,
+                    purpose=PurposeOfUse.ETREAT if breaking else request.purpose,
+                    requester=request.requester,
+                    classes=classes,
+                    kind="record",
+                    person_id=person_id,
+                    consents=consents,
+                    emergency=breaking,
+                    break_glass=breaking,
+                )
+            ),
+            Channel.RECORD_LOOKUP,
+        )
 
     def _open(self, row: Any) -> StoredRecord:
         aad = row.envelope_id.encode()
@@ -235,6 +253,15 @@ class LookupService:
             ),
             "request_id": request.request_id,
         }
+
+
+def _joined(health: Decision, cji: Decision) -> Decision:
+    """Two permits as one disclosure: every reason and obligation of both, in order."""
+    return replace(
+        health,
+        obligations=tuple(dict.fromkeys((*health.obligations, *cji.obligations))),
+        reasons=tuple(dict.fromkeys((*health.reasons, *cji.reasons))),
+    )
 
 
 def _aware(value: datetime) -> datetime:

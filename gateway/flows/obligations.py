@@ -30,6 +30,7 @@ class Channel(StrEnum):
     """A way the gateway answers a request; each fulfils a fixed set of obligations."""
 
     PUSH = "push"  # ingest of records (HL7 v2, FHIR)
+    INCIDENT_PUSH = "incident_push"  # police incidents (CJI)
     CONSENT = "consent"  # consent capture, revocation and reads
     RECORD_LOOKUP = "record_lookup"  # a clinician's summary of a person
 
@@ -37,6 +38,9 @@ class Channel(StrEnum):
 FULFILS: dict[Channel, frozenset[Obligation]] = {
     # Ingest labels every stored record with its classes' security labels.
     Channel.PUSH: frozenset({Obligation.TAG_SECURITY_LABELS}),
+    # An incident's receipt names who pushed it, when, under which rules: the CJIS access
+    # record (5.4) until the audit log (DESIGN.md 10) records every decision.
+    Channel.INCIDENT_PUSH: frozenset({Obligation.TAG_SECURITY_LABELS, Obligation.CJIS_AUDIT_LOG}),
     Channel.CONSENT: frozenset(),
     # The lookup redacts whole records by class, limits itself to the co-responder summary
     # (minimum necessary), attaches the 2.32 notice, and writes a disclosure record that is the

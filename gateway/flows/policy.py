@@ -139,18 +139,29 @@ class PolicyGate:
             raise PolicyDenied(decision)
         return decision
 
-    def require_push(self, sender: Sender, classes: Iterable[str], *, kind: str = "record") -> Decision:
-        """PUSH-INGEST: the sender's own records (source_org is always the sender's org)."""
+    def require_push(
+        self,
+        sender: Sender,
+        classes: Iterable[str],
+        *,
+        kind: str = "record",
+        requester: Requester | None = None,
+        channel: Channel = Channel.PUSH,
+    ) -> Decision:
+        """PUSH-INGEST: the sender's own records (source_org is always the sender's org).
+
+        `requester` adds the token's MFA and the registry's CJIS status, which CJI needs.
+        """
         return self.require(
             self.build_input(
                 action=Action.PUSH_RECORD,
                 purpose=PUSH_PURPOSE,
-                requester=Requester(sender),
+                requester=requester or Requester(sender),
                 classes=classes,
                 kind=kind,
                 source_org=sender.org.org_id,
             ),
-            Channel.PUSH,
+            channel,
         )
 
     def require_manage_consent(

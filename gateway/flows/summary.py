@@ -19,12 +19,23 @@ from typing import Any
 from connectors.envelope import RecordKind
 from policies.vocabulary import DataClass
 
-SUMMARY_KINDS = (RecordKind.CRISIS_PLAN, RecordKind.CARE_TEAM, RecordKind.FLAG, RecordKind.ENCOUNTER)
-RECENT_ENCOUNTERS = timedelta(days=90)
+SUMMARY_KINDS = (
+    RecordKind.CRISIS_PLAN,
+    RecordKind.CARE_TEAM,
+    RecordKind.FLAG,
+    RecordKind.ENCOUNTER,
+    RecordKind.INCIDENT,
+)
+RECENT = timedelta(days=90)  # encounters and police incidents older than this are not "recent"
+_DATED_KINDS = (RecordKind.ENCOUNTER, RecordKind.INCIDENT)
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 FHIR_FORMAT = "fhir-r4"  # SourceRef.format of records pushed as FHIR
+INCIDENT_FORMAT = "police-incident"
+RECORD_KIND_SYSTEM = "urn:consent-gateway:record-kind"
+EXT_INCIDENT_NATURE = "urn:consent-gateway:ext:incident-nature"
+EXT_INCIDENT_ROLE = "urn:consent-gateway:ext:incident-role"
 HL7_TABLE_0004 = "http://terminology.hl7.org/CodeSystem/v2-0004"
 _CONFIDENTIALITY_CODES = frozenset({"U", "L", "M", "N", "R", "V"})
 
@@ -51,7 +62,7 @@ class StoredRecord:
 
 def select_summary(records: Iterable[StoredRecord], now: datetime) -> list[StoredRecord]:
     """The records a co-responder summary holds: crisis plans, care teams, active flags, and
-    encounters of the last 90 days; nothing entered in error."""
+    encounters and police incidents of the last 90 days; nothing entered in error."""
     chosen: list[StoredRecord] = []
     for record in records:
         status = record.facts.get("status")
@@ -59,9 +70,9 @@ def select_summary(records: Iterable[StoredRecord], now: datetime) -> list[Store
             continue
         if record.kind == RecordKind.FLAG and status not in (None, "active"):
             continue
-        if record.kind == RecordKind.ENCOUNTER:
+        if record.kind in _DATED_KINDS:
             when = record.occurred_at or record.received_at
-            if when < now - RECENT_ENCOUNTERS:
+            if when < now - RECENT:
                 continue
         if record.kind in SUMMARY_KINDS:
             chosen.append(record)
@@ -97,8 +108,12 @@ def render(record: StoredRecord) -> dict[str, Any]:
     """The record as a FHIR R4 resource whose id is the envelope id.
 
     FHIR records are served as the sender wrote them (with the gateway's labels); an HL7 v2
-    encounter becomes an Encounter built from its few stored facts, never the raw message.
+    encounter becomes an Encounter built from its few stored facts, never the raw message; a
+    police incident becomes a `Basic` with its nature code, time and the person's role only —
+    never the narrative, the place or the other people involved.
     """
+    if record.source_format == INCIDENT_FORMAT:
+        return _incident(record)
     if record.source_format == FHIR_FORMAT:
         resource: dict[str, Any] = json.loads(record.payload)
         resource["id"] = record.envelope_id
@@ -114,6 +129,25 @@ def render(record: StoredRecord) -> dict[str, Any]:
     if record.occurred_at is not None:
         encounter["period"] = {"start": record.occurred_at.isoformat()}
     return encounter
+
+
+def _incident(record: StoredRecord) -> dict[str, Any]:
+    incident: dict[str, Any] = {
+        "resourceType": "Basic",
+        "id": record.envelope_id,
+        "meta": _meta(record),
+        "code": {"coding": [{"system": RECORD_KIND_SYSTEM, "code": "incident"}], "text": "Police incident"},
+        "extension": [
+            {"url": EXT_INCIDENT_NATURE, "valueCode": str(record.facts.get("nature_code"))},
+            {"url": EXT_INCIDENT_ROLE, "valueCode": str(record.facts.get("role"))},
+        ],
+    }
+    if record.occurred_at is not None:
+        incident["created"] = record.occurred_at.date().isoformat()
+        incident["extension"].append(
+            {"url": "urn:consent-gateway:ext:incident-time", "valueDateTime": record.occurred_at.isoformat()}
+        )
+    return incident
 
 
 def p2_notice(notice_id: str) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.errors import ConnectorError, TooLarge, UnsupportedMessage
-from connectors.fhir.parse import IssuesFound, check_single, load_json, parse_bundle
+from connectors.errors import ConnectorError, IssuesFound, TooLarge, UnsupportedMessage
+from connectors.fhir.parse import check_single, load_json, parse_bundle
 from connectors.fhir.to_envelope import Context, FhirRecord, bundle_to_records, resource_to_record
 from tests.shared_corpus import CORPUS as SHARED_CORPUS
 
