@@ -253,7 +253,7 @@ class IngestService:
                 resolver = persons.BatchResolver(connection, [m.keys_or_raise for m in to_store[index + 1 :]])
             else:
                 person_id = resolver.resolve(message.keys_or_raise, defines_subject=True).person_id
-            rows.append(self._row(envelope, person_id))
+            rows.append(envelope_row(self._keyring, envelope, person_id))
         resolver.flush()
         envelope_store.insert_envelopes(connection=connection, rows=rows)
         return [build_ack(message.header, ACCEPT) for message in messages]
@@ -436,7 +436,7 @@ class IngestService:
                 "the referenced Patient is unknown: push the Patient first or reference it by identifier",
             )
         envelope_store.insert_envelopes(
-            connection=session.connection(), rows=[self._row(envelope, person_id)]
+            connection=session.connection(), rows=[envelope_row(self._keyring, envelope, person_id)]
         )
         return person_id if envelope.kind is RecordKind.PATIENT else envelope.envelope_id
 
@@ -477,9 +477,6 @@ class IngestService:
             envelope.subject, org_id=envelope.source.org_id, index_key=self._keyring.index_key
         )
         return persons.resolve(connection=connection, keys=keys, defines_subject=defines_subject).person_id
-
-    def _row(self, envelope: Envelope, person_id: str) -> dict[str, Any]:
-        return envelope_row(self._keyring, envelope, person_id)
 
 
 def envelope_row(keyring: Keyring, envelope: Envelope, person_id: str) -> dict[str, Any]:

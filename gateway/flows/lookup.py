@@ -62,6 +62,11 @@ class LookupRequest:
     break_glass: str | None = None  # the stated emergency, when breaking the glass
     request_id: str | None = None
 
+    @property
+    def purpose_of_use(self) -> PurposeOfUse:
+        """Breaking the glass is emergency treatment (HL7 BTG with ETREAT), whatever was asked."""
+        return PurposeOfUse.ETREAT if self.break_glass is not None else self.purpose
+
 
 @dataclass(frozen=True)
 class Disclosed:
@@ -150,7 +155,7 @@ class LookupService:
             self._policy.decide(
                 self._policy.build_input(
                     action=Action.LOOKUP_RECORD,
-                    purpose=PurposeOfUse.ETREAT if breaking else request.purpose,
+                    purpose=request.purpose_of_use,
                     requester=request.requester,
                     classes=classes,
                     kind="record",
@@ -208,9 +213,7 @@ class LookupService:
                         "recipient_client_id": sender.client_id,
                         "recipient_subject": request.subject[:255],
                         "action": Action.LOOKUP_RECORD.value,
-                        "purpose_of_use": (
-                            PurposeOfUse.ETREAT if request.break_glass is not None else request.purpose
-                        ).value,
+                        "purpose_of_use": request.purpose_of_use.value,
                         "legal_basis": ",".join(decision.codes),
                         "data_classes": ",".join(sorted(classes_of(disclosed))),
                         "record_kinds": kinds_count(disclosed)[:255],
