@@ -169,7 +169,29 @@ class Server:
 
 
 def start_server(installation: Installation, **env: str) -> Server:
-    """Start `consent-gateway serve` on a free port and wait until /healthz answers."""
+    """Start `consent-gateway serve` on a free port and wait until it answers as *this* install.
+
+    `free_port()` releases the port before `serve` binds it, so another gateway on the machine
+    (a concurrent test run) can take it and answer `/healthz`; requests with our tokens would then
+    fail with 401. The server is ours when its JWKS holds our keyring's token keys; otherwise
+    the start is retried on another port.
+    """
+    for _attempt in range(3):
+        server = _start_once(installation, dict(env))
+        if server is not None:
+            return server
+    raise AssertionError("three free ports in a row were taken by other servers")
+
+
+def _our_token_kids(installation: Installation) -> set[str]:
+    from gateway.auth.tokens import TOKEN_KEY_PURPOSE
+    from gateway.keyring import load_keyring
+
+    keyring = load_keyring(installation.keyring)
+    return {key.kid for key in keyring.signing_keys if key.purpose == TOKEN_KEY_PURPOSE}
+
+
+def _start_once(installation: Installation, env: dict[str, str]) -> Server | None:
     port = free_port()
     mllp_port = int(env.pop("CGW_MLLP_PORT", 0)) or free_port()
     log_path = installation.root / f"serve-{port}.log"
@@ -189,11 +211,17 @@ def start_server(installation: Installation, **env: str) -> Server:
             raise AssertionError(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return Server(base_url=base_url, process=process, log_path=log_path, mllp_port=mllp_port)
+                break
         except httpx.TransportError:
             time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"serve did not answer within 30 s:\n{log_path.read_text()}")
+    else:
+        process.kill()
+        raise AssertionError(f"serve did not answer within 30 s:\n{log_path.read_text()}")
+    served = {key["kid"] for key in httpx.get(f"{base_url}/.well-known/jwks.json", timeout=5).json()["keys"]}
+    if served != _our_token_kids(installation):
+        stop_server(Server(base_url=base_url, process=process, log_path=log_path, mllp_port=mllp_port))
+        return None
+    return Server(base_url=base_url, process=process, log_path=log_path, mllp_port=mllp_port)
 
 
 def stop_server(server: Server) -> None:
