@@ -1,0 +1,114 @@
+"""Audit records as canonical leaves: JCS bytes, NFC, no floats, strict parsing (T20)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from audit.errors import RecordError
+from audit.record import MAX_LEAF_BYTES, AuditRecord, Kind, canonical, parse_leaf
+
+ORIGIN = "audit.example.org/test/2026"
+
+
+def _record(**changes: object) -> AuditRecord:
+    fields: dict[str, object] = {
+        "kind": Kind.DECISION,
+        "action": "lookup_record",
+        "decision": "permit",
+        "outcome": "disclosed",
+        "recorded": datetime(2026, 11, 23, 12, 0, 0, 5, tzinfo=UTC),
+        "requester": {"org": "crisis-clinic", "client": "crisis-clinic-app", "user": "clin-7"},
+        "purpose": "TREAT",
+        "person_id": "7f6c0e1e-0000-4000-8000-000000000001",
+        "reasons": ["TPO-TREATMENT", "CONSENT-PERMIT"],
+        "policy_version": "sha256:abc",
+        "data_classes": ["phi", "mental_health"],
+        "obligations": ["RECORD_ACCOUNTING"],
+        "request_id": "req-1",
+    }
+    fields.update(changes)
+    return AuditRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_a_leaf_is_sorted_compact_json_naming_its_log_with_a_nonce() -> None:
+    leaf = _record().leaf(ORIGIN)
+    document = parse_leaf(leaf)
+    assert list(document) == sorted(document)
+    assert b" " not in leaf.replace(b"\x20", b"") and b"\n" not in leaf
+    assert document["log"] == ORIGIN
+    assert document["recorded"] == "2026-11-23T12:00:00.000005Z"
+    assert document["reasons"] == ["CONSENT-PERMIT", "TPO-TREATMENT"]
+    assert _record().leaf(ORIGIN) != leaf  # a fresh nonce each time: leaf hashes are not guessable
+
+
+def test_identical_looking_strings_give_one_leaf() -> None:
+    composed = _record(requester={"org": "caf\u00e9"}).to_document(ORIGIN, nonce="n")
+    decomposed = _record(requester={"org": "cafe\u0301"}).to_document(ORIGIN, nonce="n")
+    assert canonical(composed) == canonical(decomposed)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1.0, 2**53, float("nan"), {1: "a"}, object()],
+    ids=["float", "bigint", "nan", "intkey", "object"],
+)
+def test_values_that_have_no_single_canonical_form_are_refused(value: object) -> None:
+    with pytest.raises(RecordError):
+        canonical({"x": value})
+
+
+def test_too_large_a_record_is_refused() -> None:
+    with pytest.raises(RecordError, match="at most"):
+        canonical({"x": "a" * MAX_LEAF_BYTES})
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    [
+        b'{"a":1,"a":2}',  # duplicate key
+        b'{"b":1,"a":2}',  # key order
+        b'{"a": 1}',  # whitespace
+        b'{"a":1.0}',  # float
+        b'{"a":"\\u00e9"}',  # escape where JCS writes the character
+        b'{"a":"\\ud800"}',  # lone surrogate
+        b'{"a":"cafe\xcc\x81"}',  # not NFC
+        b"[1]",  # not an object
+        b"\xff",  # not UTF-8
+    ],
+)
+def test_leaves_that_are_not_exactly_canonical_are_refused(leaf: bytes) -> None:
+    with pytest.raises(RecordError):
+        parse_leaf(leaf)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=6))
+def test_any_document_canonicalises_to_a_leaf_that_parses_back(document: dict[str, object]) -> None:
+    try:
+        leaf = canonical(document)
+    except RecordError:
+        return  # e.g. lone surrogates hypothesis can generate
+    assert canonical(parse_leaf(leaf)) == leaf
+    assert json.loads(leaf) == json.loads(canonical(json.loads(leaf)))
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_are_a_leaf_or_a_record_error(data: bytes) -> None:
+    try:
+        document = parse_leaf(data)
+    except RecordError:
+        return
+    assert canonical(document) == data

@@ -1,0 +1,176 @@
+"""The offline verifier against every tamper case of the issue (reference T1–T8, T11, T13)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit.bundle import Bundle, StoredCheckpoint, read_bundle, write_bundle
+from audit.checkpoint import Checkpoint, NoteVerifier, public_bytes, sign
+from audit.errors import VerificationFailed
+from audit.merkle import CompactRange, leaf_hash
+from audit.record import AuditRecord, Kind
+from audit.verify import verify_bundle
+
+ORIGIN = "audit.example.org/test/2026"
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+VERIFIER = NoteVerifier(ORIGIN, public_bytes(KEY))
+
+
+def _leaf(i: int, origin: str = ORIGIN) -> bytes:
+    return AuditRecord(
+        kind=Kind.DECISION,
+        action="pull_flags",
+        decision="permit" if i % 3 else "deny",
+        outcome="disclosed",
+        recorded=datetime(2026, 11, 23, tzinfo=UTC),
+        requester={"org": "pd", "client": "pd-rms", "user": f"officer-{i}"},
+        purpose="LAW",
+        person_id=f"person-{i % 7}",
+        reasons=["LE-FLAGS"],
+    ).leaf(origin)
+
+
+def _log(leaves: list[bytes], sizes: list[int], key: Ed25519PrivateKey = KEY) -> Bundle:
+    """A log as the gateway keeps it: leaves, their hashes, checkpoints signed at `sizes`."""
+    compact, notes = CompactRange(), []
+    for size, leaf in enumerate(leaves, start=1):
+        compact.append(leaf_hash(leaf))
+        if size in sizes:
+            notes.append(StoredCheckpoint(size, sign(Checkpoint(ORIGIN, size, compact.root()), ORIGIN, key)))
+    return Bundle(ORIGIN, [VERIFIER.encode()], list(leaves), [leaf_hash(x) for x in leaves], notes)
+
+
+LEAVES = [_leaf(i) for i in range(40)]
+SIZES = [5, 10, 17, 32, 40]
+
+
+def _fails_at(bundle: Bundle, **kwargs: object) -> tuple[int | None, str]:
+    with pytest.raises(VerificationFailed) as failure:
+        verify_bundle(bundle, trusted=[VERIFIER], **kwargs)  # type: ignore[arg-type]
+    return failure.value.index, failure.value.reason
+
+
+def test_an_untouched_log_verifies_and_says_how_much_is_covered(tmp_path: Path) -> None:
+    bundle = _log(LEAVES, SIZES)
+    write_bundle(
+        tmp_path,
+        origin=ORIGIN,
+        verifier_keys=bundle.verifier_keys,
+        leaves=zip(bundle.leaves, bundle.leaf_hashes or [], strict=True),
+        checkpoints=bundle.checkpoints,
+        exported_at="2026-11-23T00:00:00Z",
+    )
+    report = verify_bundle(read_bundle(tmp_path), trusted=[VERIFIER])
+    assert (report.entries, report.checkpoints, report.covered) == (40, 5, 40)
+
+
+def test_one_changed_byte_is_named_by_its_index() -> None:
+    leaves = list(LEAVES)
+    leaves[12] = leaves[12].replace(b"officer-12", b"officer-13")
+    bundle = _log(LEAVES, SIZES)
+    bundle.leaves[12] = leaves[12]
+    assert _fails_at(bundle)[0] == 12
+
+
+def test_a_changed_leaf_with_its_hash_rewritten_fails_against_the_signed_root() -> None:
+    bundle = _log(LEAVES, SIZES)
+    bundle.leaves[12] = bundle.leaves[12].replace(b"officer-12", b"officer-13")
+    assert bundle.leaf_hashes is not None
+    bundle.leaf_hashes[12] = leaf_hash(bundle.leaves[12])  # an insider without the signing key
+    index, reason = _fails_at(bundle)
+    assert index == 10
+    assert "signed at size 17" in reason
+
+
+def test_a_deleted_row_is_caught() -> None:
+    bundle = _log(LEAVES, SIZES)
+    del bundle.leaves[20]
+    assert bundle.leaf_hashes is not None
+    del bundle.leaf_hashes[20]
+    assert _fails_at(bundle)[0] == 17  # entries 17..31 no longer hash to the root at size 32
+
+
+def test_two_swapped_rows_are_caught() -> None:
+    bundle = _log(LEAVES, SIZES)
+    assert bundle.leaf_hashes is not None
+    bundle.leaves[3], bundle.leaves[4] = bundle.leaves[4], bundle.leaves[3]
+    bundle.leaf_hashes[3], bundle.leaf_hashes[4] = bundle.leaf_hashes[4], bundle.leaf_hashes[3]
+    assert _fails_at(bundle)[0] == 0
+
+
+def test_a_truncated_tail_is_caught_by_the_last_checkpoint() -> None:
+    bundle = _log(LEAVES, SIZES)
+    del bundle.leaves[35:]
+    assert bundle.leaf_hashes is not None
+    del bundle.leaf_hashes[35:]
+    assert _fails_at(bundle) == (35, "a checkpoint covers 40 entries but the log holds 35")
+
+
+def test_truncation_with_the_checkpoints_removed_is_caught_by_the_auditor_s_checkpoint() -> None:
+    held = _log(LEAVES, SIZES).checkpoints[-1].note  # the auditor fetched size 40 last month
+    bundle = _log(LEAVES[:35], [5, 10, 17, 32])  # the insider rolled the database back
+    assert verify_bundle(bundle, trusted=[VERIFIER]).entries == 35  # looks fine on its own
+    assert _fails_at(bundle, known_notes=[held])[0] == 35
+
+
+def test_a_forked_tail_is_caught() -> None:
+    forked = [*LEAVES[:33], *(_leaf(i + 100) for i in range(7))]
+    bundle = _log(forked, [5, 10, 17, 32])  # consistent up to 32, then another history...
+    original = _log(LEAVES, SIZES)
+    bundle.checkpoints.append(original.checkpoints[-1])  # ...while size 40 was signed before
+    assert _fails_at(bundle)[0] == 32
+
+
+def test_two_roots_for_one_size_are_a_fork() -> None:
+    bundle = _log(LEAVES, SIZES)
+    other = _log([*LEAVES[:39], _leaf(99)], [40])
+    bundle.checkpoints.append(other.checkpoints[-1])
+    assert "forked" in _fails_at(bundle)[1]
+
+
+def test_a_checkpoint_signed_by_another_key_is_refused() -> None:
+    bundle = _log(LEAVES, SIZES)
+    rogue = Ed25519PrivateKey.generate()
+    bundle.checkpoints[2] = _log(LEAVES, [17], key=rogue).checkpoints[0]
+    assert "no signature by a trusted key" in _fails_at(bundle)[1]
+
+
+def test_a_leaf_of_another_log_is_refused() -> None:
+    leaves = [*LEAVES[:6], _leaf(6, origin="audit.example.org/staging/2026"), *LEAVES[7:]]
+    index, reason = _fails_at(_log(leaves, SIZES))
+    assert (index, reason) == (6, "the record belongs to another log")
+
+
+def test_a_non_canonical_leaf_is_refused_even_when_consistently_hashed_and_signed() -> None:
+    leaves = list(LEAVES)
+    leaves[8] = leaves[8].replace(b'"action":', b'"action": ')
+    assert _fails_at(_log(leaves, SIZES))[0] == 8
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=12), st.data())
+def test_any_sequence_of_appends_and_checkpoints_verifies_and_any_changed_byte_fails(
+    batches: list[int], data: st.DataObject
+) -> None:
+    leaves, sizes = [], []
+    for batch in batches:
+        leaves.extend(_leaf(len(leaves) + i) for i in range(batch))
+        sizes.append(len(leaves))
+    assert verify_bundle(_log(leaves, sizes), trusted=[VERIFIER]).covered == len(leaves)
+    index = data.draw(st.integers(0, len(leaves) - 1))
+    at = data.draw(st.integers(0, len(leaves[index]) - 1))
+    flipped = bytearray(leaves[index])
+    flipped[at] ^= 1 << data.draw(st.integers(0, 7))
+    bundle = _log(leaves, sizes)
+    bundle.leaves[index] = bytes(flipped)
+    assert bundle.leaf_hashes is not None
+    bundle.leaf_hashes[index] = leaf_hash(bytes(flipped))  # even with its hash rewritten
+    failed_at, _reason = _fails_at(bundle)
+    assert failed_at is not None
+    assert failed_at <= index
