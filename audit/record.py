@@ -1,7 +1,7 @@
 """Audit records and their leaf bytes: RFC 8785 (JCS) canonical JSON.
 
 Invariants:
-- One record = one decision × one person (IHE BALP); records hold ids and codes only, never
+- One record = one decision about one person (IHE BALP); records hold ids and codes only, never
   names or payloads (DESIGN.md 10).
 - The leaf is the JCS bytes of the record, stored and served verbatim; a verifier parses the
   leaf strictly (duplicate keys refused) and requires re-canonicalising to give the same bytes.

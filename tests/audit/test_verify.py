@@ -1,4 +1,4 @@
-"""The offline verifier against every tamper case of the issue (reference T1–T8, T11, T13)."""
+"""The offline verifier against every tamper case of the issue (reference T1-T8, T11, T13)."""
 
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ def test_a_non_canonical_leaf_is_refused_even_when_consistently_hashed_and_signe
 def test_any_sequence_of_appends_and_checkpoints_verifies_and_any_changed_byte_fails(
     batches: list[int], data: st.DataObject
 ) -> None:
-    leaves, sizes = [], []
+    leaves: list[bytes] = []
+    sizes: list[int] = []
     for batch in batches:
         leaves.extend(_leaf(len(leaves) + i) for i in range(batch))
         sizes.append(len(leaves))
