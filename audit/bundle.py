@@ -2,7 +2,8 @@
 
     log.json          {"origin", "size", "verifier_keys": [...], "exported_at"}
     leaves.jsonl      leaf i is line i: the exact stored bytes (JCS has no raw newline), then "\\n"
-    leaf_hashes.txt   the hash the log recorded for leaf i when it integrated it (hex, line i)
+    leaf_hashes.txt   line i: the index the database stored leaf i under and the hash recorded
+                      when it was integrated (`<index> <hex>`), so a gap or edit is named exactly
     checkpoints.json  [{"size", "note"}] every signed checkpoint, by size
 
 The verifier trusts none of it: leaves are re-hashed, the tree recomputed, and checkpoints
@@ -37,6 +38,7 @@ class Bundle:
     leaves: list[bytes]
     leaf_hashes: list[bytes] | None
     checkpoints: list[StoredCheckpoint]
+    stored_indices: list[int] | None = None
 
 
 def write_bundle(
@@ -44,19 +46,19 @@ def write_bundle(
     *,
     origin: str,
     verifier_keys: Iterable[str],
-    leaves: Iterable[tuple[bytes, bytes]],
+    leaves: Iterable[tuple[int, bytes, bytes]],
     checkpoints: Iterable[StoredCheckpoint],
     exported_at: str,
 ) -> int:
-    """Write a bundle from (leaf, recorded leaf hash) pairs in index order; returns the count."""
+    """Write a bundle from (stored index, leaf, recorded leaf hash) in index order; returns the count."""
     directory.mkdir(parents=True, exist_ok=True)
     count = 0
     with (directory / LEAVES).open("wb") as leaf_file, (directory / LEAF_HASHES).open("w") as hash_file:
-        for leaf, hashed in leaves:
+        for index, leaf, hashed in leaves:
             if b"\n" in leaf:
-                raise ValueError(f"leaf {count} holds a raw newline: not a JCS leaf")
+                raise ValueError(f"leaf {index} holds a raw newline: not a JCS leaf")
             leaf_file.write(leaf + b"\n")
-            hash_file.write(hashed.hex() + "\n")
+            hash_file.write(f"{index} {hashed.hex()}\n")
             count += 1
         leaf_file.flush()
         os.fsync(leaf_file.fileno())
@@ -85,11 +87,12 @@ def read_bundle(directory: Path) -> Bundle:
         raise ValueError(f"{LEAVES} does not end with a newline (truncated?)")
     leaves = raw.split(b"\n")[:-1] if raw else []
     hashes_path = directory / LEAF_HASHES
-    leaf_hashes = (
-        [bytes.fromhex(line) for line in hashes_path.read_text().splitlines()]
-        if hashes_path.exists()
-        else None
-    )
+    leaf_hashes: list[bytes] | None = None
+    stored_indices: list[int] | None = None
+    if hashes_path.exists():
+        pairs = [line.split(" ") for line in hashes_path.read_text().splitlines()]
+        stored_indices = [int(index) for index, _hex in pairs]
+        leaf_hashes = [bytes.fromhex(hexed) for _index, hexed in pairs]
     checkpoints = [
         StoredCheckpoint(size=int(item["size"]), note=str(item["note"]))
         for item in json.loads((directory / CHECKPOINTS).read_text())
@@ -99,5 +102,6 @@ def read_bundle(directory: Path) -> Bundle:
         verifier_keys=[str(key) for key in header.get("verifier_keys", [])],
         leaves=leaves,
         leaf_hashes=leaf_hashes,
+        stored_indices=stored_indices,
         checkpoints=checkpoints,
     )

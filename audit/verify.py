@@ -56,6 +56,10 @@ def verify_bundle(
     hashes: list[bytes] = []
     count = len(bundle.leaves)
     for index, leaf in enumerate(bundle.leaves):
+        if bundle.stored_indices is not None and (
+            index >= len(bundle.stored_indices) or bundle.stored_indices[index] != index
+        ):
+            raise VerificationFailed(index, "entry is missing (the stored indices have a gap)")
         hashed = leaf_hash(leaf)
         if bundle.leaf_hashes is not None and (
             index >= len(bundle.leaf_hashes) or bundle.leaf_hashes[index] != hashed

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -195,3 +206,69 @@ class PrivacyReviewRow(SQLModel, table=True):
     # The requester's stated reason (free text, may name the patient): sealed, id as AAD.
     statement_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     request_id: str | None = Field(default=None, max_length=64)
+
+
+class AuditPendingRow(SQLModel, table=True):
+    """An accepted audit record waiting for the integrator (durable before data is released)."""
+
+    __tablename__ = "audit_pending"
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: str = Field(max_length=36, unique=True)
+    leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    accepted_at: datetime = Field(sa_column=_timestamp())
+
+
+class AuditEntryRow(SQLModel, table=True):
+    """Leaf `idx` of the log: the exact record bytes; the other columns are query copies only."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_person", "person_id", "recorded_at"),
+        Index("ix_audit_entries_recorded", "recorded_at"),
+    )
+
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    record_id: str = Field(max_length=36, unique=True)
+    leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    kind: str = Field(max_length=32)
+    person_id: str | None = Field(default=None, max_length=36)
+    requester_org: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, max_length=32)
+    decision: str | None = Field(default=None, max_length=8)
+    recorded_at: datetime = Field(sa_column=_timestamp())
+
+
+class AuditNodeRow(SQLModel, table=True):
+    """A complete subtree's hash (level ≥ 1); written once, when the subtree completes."""
+
+    __tablename__ = "audit_nodes"
+
+    level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class AuditCheckpointRow(SQLModel, table=True):
+    """Every signed checkpoint; at most one root per size (no fork inside the database)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tree_size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    signed_at: datetime = Field(sa_column=_timestamp())
+
+
+class AuditHeadRow(SQLModel, table=True):
+    """The tree's size, root and compact range; compare-and-swapped by the integrator only."""
+
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="audit_head_single_row"),)
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    peaks: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -62,12 +62,25 @@ def test_an_untouched_log_verifies_and_says_how_much_is_covered(tmp_path: Path) 
         tmp_path,
         origin=ORIGIN,
         verifier_keys=bundle.verifier_keys,
-        leaves=zip(bundle.leaves, bundle.leaf_hashes or [], strict=True),
+        leaves=((i, leaf, leaf_hash(leaf)) for i, leaf in enumerate(bundle.leaves)),
         checkpoints=bundle.checkpoints,
         exported_at="2026-11-23T00:00:00Z",
     )
     report = verify_bundle(read_bundle(tmp_path), trusted=[VERIFIER])
     assert (report.entries, report.checkpoints, report.covered) == (40, 5, 40)
+
+
+def test_a_gap_in_the_stored_indices_is_named() -> None:
+    bundle = _log(LEAVES, SIZES)
+    bundle = Bundle(
+        ORIGIN,
+        bundle.verifier_keys,
+        bundle.leaves,
+        bundle.leaf_hashes,
+        bundle.checkpoints,
+        [*range(20), *range(21, 41)],
+    )
+    assert _fails_at(bundle) == (20, "entry is missing (the stored indices have a gap)")
 
 
 def test_one_changed_byte_is_named_by_its_index() -> None:
