@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import consent, decisions, fhir, hl7v2, metadata, ops, patient, police, session
+from gateway.api import audit, consent, decisions, fhir, hl7v2, metadata, ops, patient, police, session
 from gateway.bootstrap import Runtime
 from gateway.errors import install_error_handlers
 from gateway.log_config import get_logger
@@ -28,6 +28,7 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        services.integrator.start()
         await services.committer.start()
         listener: MllpServer | WorkerPool | None = None
         if settings.mllp_enabled and settings.mllp_workers > 1:
@@ -42,6 +43,7 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
                     "mllp_listen_failed", port=settings.mllp_port, reason=exc.strerror or type(exc).__name__
                 )
                 await services.committer.stop()
+                services.integrator.stop()
                 raise
         try:
             yield
@@ -49,6 +51,7 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
             if listener is not None:
                 await listener.stop()
             await services.committer.stop()
+            services.integrator.stop()  # a last integration and checkpoint after the last write
 
     services.metrics.info.labels(version=__version__, database=settings.database.get_backend_name()).set(1)
     app = FastAPI(
@@ -64,6 +67,6 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
     # consent and patient before fhir's POST /{type}
-    for module in (ops, metadata, session, decisions, consent, patient, fhir, hl7v2, police):
+    for module in (ops, metadata, session, decisions, audit, consent, patient, fhir, hl7v2, police):
         app.include_router(module.router)
     return app

@@ -24,7 +24,6 @@ from gateway.bootstrap import open_keyring, open_runtime
 from gateway.errors import CLI_EXIT_BAD_INPUT
 from gateway.flows.consents import ConsentRefused, ConsentService
 from gateway.flows.persons import list_duplicates
-from gateway.flows.policy import PolicyGate
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring, KeyringError, load_keyring, save_keyring
 from gateway.log_config import configure_logging, get_logger
@@ -39,7 +38,7 @@ from gateway.registry.domain import (
     parse_day,
 )
 from gateway.registry.errors import InvalidRegistryInput, RegistryError
-from gateway.services import policy_engine
+from gateway.services import policy_engine, policy_gate
 from gateway.settings import Settings, SettingsError, load_settings
 from gateway.store.database import (
     DatabaseError,
@@ -456,7 +455,7 @@ def _consents() -> Iterator[tuple[ConsentService, RegistryService]]:
                     engine=runtime.engine,
                     keyring=runtime.keyring,
                     org_exists=lambda org_id: registry.get_org(org_id) is not None,
-                    policy=PolicyGate(policy_engine(_settings())),
+                    policy=policy_gate(_settings(), runtime.keyring, runtime.engine),
                 ),
                 registry,
             )

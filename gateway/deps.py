@@ -61,7 +61,10 @@ def get_requester(services: ServicesDep, caller: CallerDep, sender: SenderDep) -
     personnel status on file today for the person acting (the token's subject) at their org."""
     today = datetime.now(UTC).date()
     return Requester(
-        sender, mfa=caller.mfa, cjis=services.registry.cjis_status(caller.subject, caller.org_id, today)
+        sender,
+        mfa=caller.mfa,
+        cjis=services.registry.cjis_status(caller.subject, caller.org_id, today),
+        user=caller.subject,
     )
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from audit.errors import AuditUnavailable
 from connectors.errors import ConnectorError, Issue, TooLarge
 from consent_ledger import (
     ConsentError,
@@ -235,6 +236,17 @@ async def _policy_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _audit_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """No audit record, no disclosure: fail closed (DESIGN.md 10)."""
+    log.error("audit_unavailable")
+    return _retry_later(
+        request,
+        "audit-unavailable",
+        "Audit log unavailable",
+        "the request could not be recorded in the audit log; nothing was disclosed; retry",
+    )
+
+
 async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
     """A lock wait or a lost connection."""
     log.warning("database_busy", error_type=type(exc).__name__)
@@ -266,6 +278,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PatientNotFound, _patient_not_found)
     app.add_exception_handler(OperationalError, _database_busy)
     app.add_exception_handler(PolicyUnavailable, _policy_unavailable)
+    app.add_exception_handler(AuditUnavailable, _audit_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

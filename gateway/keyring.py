@@ -96,7 +96,7 @@ class Keyring:
             keyring_id=str(uuid.uuid4()),
             created_at=now,
             data_keys=(_new_data_key(now),),
-            signing_keys=(_new_signing_key("token", now),),
+            signing_keys=(_new_signing_key("token", now), _new_signing_key("audit", now)),
             index_key=secrets.token_bytes(INDEX_KEY_BYTES),
         )
 

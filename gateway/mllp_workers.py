@@ -26,12 +26,11 @@ from sqlalchemy import Engine
 
 from gateway.bootstrap import open_runtime
 from gateway.flows.ingest import IngestService
-from gateway.flows.policy import PolicyGate
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring
 from gateway.log_config import configure_logging, get_logger
 from gateway.mllp_server import GroupCommitter, MllpServer
-from gateway.services import policy_engine
+from gateway.services import policy_gate
 from gateway.settings import Settings
 
 STARTUP_TIMEOUT = 60.0  # seconds for a worker to import, open the database and listen
@@ -66,7 +65,7 @@ async def _serve(settings: Settings, engine: Engine, keyring: Keyring, ready: Ev
             engine=engine,
             keyring=keyring,
             strict_hl7=settings.hl7_strict,
-            policy=PolicyGate(policy_engine(settings)),
+            policy=policy_gate(settings, keyring, engine),
         ),
         pipelined=settings.is_sqlite,
     )

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from gateway.auth.tokens import TokenVerifier
+from gateway.flows.audit_log import AuditLog, Integrator, default_origin
+from gateway.flows.audit_queries import AuditQueries
 from gateway.flows.consents import ConsentService
 from gateway.flows.incidents import IncidentService
 from gateway.flows.ingest import IngestService
@@ -33,6 +35,20 @@ def policy_engine(settings: Settings) -> PolicyEngine:
     return engine
 
 
+def audit_log(settings: Settings, keyring: Keyring, engine: Engine) -> AuditLog:
+    return AuditLog(
+        engine=engine,
+        keyring=keyring,
+        origin=settings.audit_origin or default_origin(keyring),
+        batch=settings.audit_batch,
+    )
+
+
+def policy_gate(settings: Settings, keyring: Keyring, engine: Engine) -> PolicyGate:
+    """The policy engine with the audit log every decision is recorded in."""
+    return PolicyGate(policy_engine(settings), audit_log(settings, keyring, engine))
+
+
 @dataclass(frozen=True)
 class Services:
     settings: Settings
@@ -47,11 +63,14 @@ class Services:
     lookup: LookupService
     incidents: IncidentService
     committer: GroupCommitter
+    audit: AuditLog
+    integrator: Integrator
+    audit_queries: AuditQueries
 
     @classmethod
     def build(cls, settings: Settings, keyring: Keyring, engine: Engine) -> Services:
         registry = RegistryService(engine)
-        policy = PolicyGate(policy_engine(settings))
+        policy = policy_gate(settings, keyring, engine)
         consents = ConsentService(
             engine=engine,
             keyring=keyring,
@@ -74,4 +93,7 @@ class Services:
             incidents=IncidentService(engine=engine, keyring=keyring, policy=policy),
             lookup=LookupService(engine=engine, keyring=keyring, policy=policy, consents=consents),
             committer=GroupCommitter(ingest, pipelined=settings.is_sqlite),
+            audit=policy.audit,
+            integrator=Integrator(policy.audit, settings.audit_interval),
+            audit_queries=AuditQueries(policy=policy, registry=registry),
         )

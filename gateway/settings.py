@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     policy_overlays: str = ""  # directories of state overlay modules, separated by ':'
     decision_cache_size: int = Field(default=4096, ge=0)  # 0 turns the decision cache off
 
+    # Audit log (DESIGN.md 10): the origin names this log in every record and checkpoint.
+    audit_origin: str | None = Field(default=None, pattern=r"^[^\s+]+$")  # default: per keyring
+    audit_interval: float = Field(default=0.25, gt=0, le=60)  # seconds between integrations
+    audit_batch: int = Field(default=1024, ge=1, le=100_000)  # records integrated per transaction
+
     log_level: str = "info"
     log_json: bool = True
 

@@ -67,6 +67,20 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _drop_database(admin: str, name: str) -> None:
+    """DROP ... WITH (FORCE), retried: an autovacuum worker busy on the new database cannot be
+    terminated by the (non-superuser) test role, so wait for it to finish instead."""
+    for attempt in range(20):
+        try:
+            with psycopg.connect(_libpq(admin), autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
+
+
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on the backend under test."""
@@ -80,8 +94,7 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     try:
         yield make_url(admin).set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(_libpq(admin), autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(admin, name)
 
 
 @dataclass

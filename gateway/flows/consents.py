@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from audit.record import AuditRecord
 from consent_ledger import (
     GENESIS,
     ChainBroken,
@@ -43,12 +44,13 @@ from consent_ledger.domain import FINAL_CHANGES, instant_text
 from consent_ledger.sql import store as consent_store
 from gateway.crypto import open_sealed, seal
 from gateway.flows.patients import find_person
-from gateway.flows.policy import PolicyDenied, PolicyGate
+from gateway.flows.policy import PolicyDenied, PolicyGate, Requester
 from gateway.keyring import Keyring
 from gateway.registry.domain import Sender
 from gateway.store import envelopes as receipts_store
 from gateway.store import persons
 from gateway.store.database import writer
+from policies.decision import Decision
 
 REVOCATION_REASONS = frozenset({"patient-request", "representative-request", "superseded", "other"})
 EXPIRY_REASONS = frozenset({"expiry-event"})
@@ -63,6 +65,15 @@ class ConsentRefused(Exception):
         self.reason = denied.summary
         self.code = denied.code
         self.decision = denied.decision
+
+
+@dataclass(frozen=True)
+class _Permit:
+    """A CONSENT-MANAGE permit, kept to write its audit records with what it allowed."""
+
+    decision_input: dict[str, Any]
+    decision: Decision
+    requester: Requester
 
 
 class PatientUnknown(ConsentInvalid):
@@ -93,16 +104,36 @@ class ConsentService:
         self._org_exists = org_exists
         self._clock = clock
 
-    def _check_manage(self, sender: Sender) -> None:
+    def _check_manage(self, sender: Sender) -> _Permit:
         """Every consent interaction is decided by the policy engine (CONSENT-MANAGE).
 
         Raises:
-            ConsentRefused: denied. PolicyUnavailable: no decision (the caller fails closed).
+            ConsentRefused: denied (and audited). PolicyUnavailable: no decision (fail closed).
         """
+        requester = Requester(sender)
         try:
-            self._policy.require_manage_consent(sender)
+            decision_input, decision = self._policy.require_manage_consent(requester)
         except PolicyDenied as denied:
             raise ConsentRefused(denied) from None
+        return _Permit(decision_input, decision, requester)
+
+    def _records(self, permit: _Permit, person_ids: Iterable[str | None], outcome: str) -> list[AuditRecord]:
+        return [
+            self._policy.record(
+                permit.decision_input, permit.decision, permit.requester, outcome=outcome, person_id=person_id
+            )
+            for person_id in (list(person_ids) or [None])
+        ]
+
+    def _audit(
+        self, connection: Connection, permit: _Permit, person_ids: Iterable[str | None], outcome: str
+    ) -> None:
+        """The permit's audit records, committed with the change they allowed."""
+        self._policy.audit.accept(connection, self._records(permit, person_ids, outcome))
+
+    def _audit_read(self, permit: _Permit, person_ids: Iterable[str | None]) -> None:
+        """A read's audit records, durable before the consents are returned."""
+        self._policy.audit.accept_now(self._records(permit, person_ids, "read"))
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -122,7 +153,7 @@ class ConsentService:
         Raises:
             ConsentRefused, ConsentInvalid (ConsentIncomplete, PatientUnknown).
         """
-        self._check_manage(sender)
+        permit = self._check_manage(sender)
         key = f"consent:{idempotency_key}" if idempotency_key else None
         with self._write() as connection:
             if key:
@@ -132,9 +163,10 @@ class ConsentService:
                 if stored:
                     answer = json.loads(stored)
                     replayed = consent_store.history(connection=connection, consent_id=answer["id"])
+                    self._audit(connection, permit, [replayed[0].person_id], "replayed")
                     return self._render(connection, replayed[answer["version"] - 1], replayed=True)
             person_id = self._patient(connection, sender, document)
-            version = self.record_in(connection, sender, document, person_id)
+            version = self.record_in(connection, sender, document, person_id, permit=permit)
             if key:
                 receipts_store.add_receipt(
                     connection=connection,
@@ -146,16 +178,23 @@ class ConsentService:
             return self._render(connection, version)
 
     def record_in(
-        self, connection: Connection, sender: Sender, document: dict[str, Any], person_id: str
+        self,
+        connection: Connection,
+        sender: Sender,
+        document: dict[str, Any],
+        person_id: str,
+        *,
+        permit: _Permit | None = None,
     ) -> ConsentVersion:
         """Record a new consent inside the caller's transaction (a Bundle's, for instance).
 
         Raises:
             ConsentRefused, ConsentInvalid.
         """
-        self._check_manage(sender)
+        permit = permit or self._check_manage(sender)
         terms = read_consent(document)
         self._check_recipients(terms.recipient_orgs)
+        self._audit(connection, permit, [person_id], "recorded")
         return self._append(
             connection,
             sender,
@@ -178,7 +217,7 @@ class ConsentService:
         Raises:
             ConsentRefused, ConsentNotFound, ConsentFinal, StaleVersion, ConsentInvalid.
         """
-        self._check_manage(sender)
+        permit = self._check_manage(sender)
         with self._write() as connection:
             latest = self._latest(connection, consent_id, if_match)
             person_id = self._patient(connection, sender, document)
@@ -188,6 +227,7 @@ class ConsentService:
                 )
             terms = read_consent(document)
             self._check_recipients(terms.recipient_orgs)
+            self._audit(connection, permit, [latest.person_id], "updated")
             version = self._append(
                 connection,
                 sender,
@@ -218,7 +258,7 @@ class ConsentService:
         Raises:
             ConsentRefused, ConsentNotFound, ConsentFinal, StaleVersion, ConsentInvalid (reason).
         """
-        self._check_manage(sender)
+        permit = self._check_manage(sender)
         allowed = REVOCATION_REASONS if change is Change.REVOKE else EXPIRY_REASONS
         if reason not in allowed:
             raise ConsentInvalid(
@@ -231,6 +271,7 @@ class ConsentService:
         with self._write() as connection:
             latest = self._latest(connection, consent_id, if_match)
             previous = self._document(connection, consent_id, latest.version)
+            self._audit(connection, permit, [latest.person_id], change.value)
             when = effective_at or self._clock()
             document = {
                 **previous,
@@ -265,23 +306,26 @@ class ConsentService:
     # --- reads --------------------------------------------------------------------------------
 
     def read(self, sender: Sender, consent_id: str, version: int | None = None) -> StoredConsent:
-        """Raises: ConsentRefused, ConsentNotFound."""
-        self._check_manage(sender)
+        """Raises: ConsentRefused, ConsentNotFound; AuditUnavailable."""
+        permit = self._check_manage(sender)
         with self._read() as connection:
             history = consent_store.history(connection=connection, consent_id=consent_id)
             if not history:
+                self._audit_read(permit, [])
                 raise ConsentNotFound("no consent with that id")
             number = version if version is not None else history[-1].version
             wanted = [v for v in history if v.version == number]
+            self._audit_read(permit, [history[0].person_id])
             if not wanted:
                 raise ConsentNotFound("no such version of that consent")
             return self._render(connection, wanted[0])
 
     def history(self, sender: Sender, consent_id: str) -> list[StoredConsent]:
         """Every version, newest first (FHIR history order). Raises: ConsentRefused, ConsentNotFound."""
-        self._check_manage(sender)
+        permit = self._check_manage(sender)
         with self._read() as connection:
             history = consent_store.history(connection=connection, consent_id=consent_id)
+            self._audit_read(permit, [history[0].person_id] if history else [])
             if not history:
                 raise ConsentNotFound("no consent with that id")
             return [self._render(connection, v) for v in reversed(history)]
@@ -293,12 +337,14 @@ class ConsentService:
 
         Raises: ConsentRefused.
         """
-        self._check_manage(sender)
+        permit = self._check_manage(sender)
         with self._read() as connection:
             try:
                 person_id = self._patient(connection, sender, {"patient": patient})
             except PatientUnknown:
+                self._audit_read(permit, [])
                 return []
+            self._audit_read(permit, [person_id])
             ids = persons.merged_ids(connection=connection, person_id=person_id)
             versions = consent_store.for_persons(connection=connection, person_ids=ids)
             if not all_versions:

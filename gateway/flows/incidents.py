@@ -68,7 +68,7 @@ class IncidentService:
             )
         incident = parse_incident(data)
         try:
-            decision = self._policy.require_push(
+            decision_input, decision = self._policy.require_push(
                 sender,
                 [DataClass.CJI.value],
                 kind="incident",
@@ -103,6 +103,9 @@ class IncidentService:
                 ],
             )
             if not claimed:
+                self._policy.audit.accept(
+                    connection, [self._policy.record(decision_input, decision, requester, outcome="replayed")]
+                )
                 return IncidentStored(status=200, body=self._answer(incident.incident_id, stored=False))
             rows = []
             for envelope in incident_envelopes(
@@ -114,6 +117,15 @@ class IncidentService:
                 person_id = persons.resolve(connection=connection, keys=keys, defines_subject=True).person_id
                 rows.append(envelope_row(self._keyring, envelope, person_id))
             envelope_store.insert_envelopes(connection=connection, rows=rows)
+            self._policy.audit.accept(
+                connection,
+                [
+                    self._policy.record(
+                        decision_input, decision, requester, outcome="stored", person_id=person
+                    )
+                    for person in dict.fromkeys(row["person_id"] for row in rows)
+                ],
+            )
         return IncidentStored(
             status=201, body=self._answer(incident.incident_id, stored=True, count=len(rows))
         )

@@ -25,6 +25,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from audit.errors import AuditUnavailable
+from audit.record import AuditRecord
 from connectors.envelope import Envelope, RecordKind, SubjectRef
 from connectors.errors import ConnectorError, Issue, IssuesFound, MalformedMessage
 from connectors.fhir.parse import ParsedBundle, check_single, parse_bundle
@@ -36,7 +38,7 @@ from connectors.hl7v2.to_envelope import to_envelope
 from consent_ledger import ConsentInvalid
 from gateway.crypto import seal
 from gateway.flows.consents import ConsentRefused, ConsentService
-from gateway.flows.policy import PolicyDenied, PolicyGate
+from gateway.flows.policy import PolicyDenied, PolicyGate, Requester
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
 from gateway.outcome import operation_outcome
@@ -45,6 +47,7 @@ from gateway.registry.domain import Sender
 from gateway.store import envelopes as envelope_store
 from gateway.store import persons
 from gateway.store.database import writer
+from policies.decision import Decision
 from policies.errors import PolicyUnavailable
 from policies.vocabulary import AgreementKind
 
@@ -120,16 +123,27 @@ class IngestService:
         with self._writer.begin() as connection:
             yield connection
 
-    def require_push(self, sender: Sender, classes: Iterable[str]) -> None:
-        """The engine's PUSH-INGEST decision on what the push carries.
+    def require_push(self, sender: Sender, classes: Iterable[str]) -> _Permit:
+        """The engine's PUSH-INGEST decision on what the push carries (a refusal is audited).
 
         Raises:
-            PushRefused: denied (its codes and sentences, never the payload). PolicyUnavailable.
+            PushRefused: denied (its codes and sentences, never the payload). PolicyUnavailable;
+            AuditUnavailable.
         """
         try:
-            self._policy.require_push(sender, [str(c) for c in classes])
+            decision_input, decision = self._policy.require_push(sender, [str(c) for c in classes])
         except PolicyDenied as denied:
             raise PushRefused(denied.code, denied.summary) from None
+        return _Permit(decision_input, decision, Requester(sender))
+
+    def _records(self, permit: _Permit, person_ids: Iterable[str | None], outcome: str) -> list[AuditRecord]:
+        """A push permit's audit records: one per person it stored records about."""
+        return [
+            self._policy.record(
+                permit.decision_input, permit.decision, permit.requester, outcome=outcome, person_id=person_id
+            )
+            for person_id in (list(dict.fromkeys(person_ids)) or [None])
+        ]
 
     # --- HL7 v2 -------------------------------------------------------------------------------
 
@@ -194,20 +208,21 @@ class IngestService:
                 received_at=self._clock(),
                 payload=payload,
             )
-            self.require_push(sender, envelope.data_classes)
+            permit = self.require_push(sender, envelope.data_classes)
         except PushRefused as refused:
             return _Prepared(
                 ack=build_ack(
                     header, REJECT, MalformedMessage(refused.reason, code=APPLICATION_INTERNAL_ERROR)
                 )
             )
-        except PolicyUnavailable:
+        except (PolicyUnavailable, AuditUnavailable):
             return _Prepared(
                 ack=build_ack(
                     header,
                     ERROR,
                     MalformedMessage(
-                        "no policy decision could be made; resend later", code=APPLICATION_INTERNAL_ERROR
+                        "no audited policy decision could be made; resend later",
+                        code=APPLICATION_INTERNAL_ERROR,
                     ),
                 )
             )
@@ -216,7 +231,9 @@ class IngestService:
                 ack=build_ack(header, ERROR if isinstance(error, MalformedMessage) else REJECT, error)
             )
         keys = subject_keys(envelope.subject, org_id=sender.org.org_id, index_key=self._keyring.index_key)
-        return _Prepared(header=header, envelope=envelope, keys=keys, message_key=f"hl7:{header.control_id}")
+        return _Prepared(
+            header=header, envelope=envelope, keys=keys, message_key=f"hl7:{header.control_id}", permit=permit
+        )
 
     def _store_messages(self, connection: Connection, messages: list[_Prepared]) -> list[bytes]:
         """Store each message not seen before; redeliveries are acknowledged, not stored.
@@ -244,6 +261,7 @@ class IngestService:
             if first.get((m.org_id, m.message_key)) is m and (m.org_id, m.message_key) in claimed
         ]
         rows: list[dict[str, Any]] = []
+        records: list[AuditRecord] = []
         resolver = persons.BatchResolver(connection, [m.keys_or_raise for m in to_store])
         for index, message in enumerate(to_store):
             envelope = message.envelope_or_raise
@@ -254,8 +272,14 @@ class IngestService:
             else:
                 person_id = resolver.resolve(message.keys_or_raise, defines_subject=True).person_id
             rows.append(envelope_row(self._keyring, envelope, person_id))
+            records += self._records(message.permit_or_raise, [person_id], "stored")
         resolver.flush()
         envelope_store.insert_envelopes(connection=connection, rows=rows)
+        stored = {id(m) for m in to_store}
+        for message in messages:
+            if id(message) not in stored:  # a redelivery: decided again, acknowledged, not stored
+                records += self._records(message.permit_or_raise, [], "replayed")
+        self._policy.audit.accept(connection, records)
         return [build_ack(message.header, ACCEPT) for message in messages]
 
     def _store_alone(self, message: _Prepared) -> bytes:
@@ -303,6 +327,9 @@ class IngestService:
                     connection=session.connection(), org_id=sender.org.org_id, message_key=key
                 )
             ):
+                self._policy.audit.accept(
+                    session.connection(), self._records(self.require_push(sender, ()), [], "replayed")
+                )
                 return FhirResult(status=200, body=json.loads(replay), replayed=True)
             context = Context(
                 org_id=sender.org.org_id,
@@ -311,14 +338,16 @@ class IngestService:
                 message_id=key,
             )
             records = bundle_to_records(bundle, context)
-            self.require_push(
+            permit = self.require_push(
                 sender,
                 {c for r in records.values() if isinstance(r, FhirRecord) for c in r.envelope.data_classes},
             )
+            stored: list[str] = []
             if bundle.bundle_type == "transaction":
-                body = self._transaction_bundle(session, sender, records)
+                body = self._transaction_bundle(session, sender, records, stored)
             else:
-                body = self._batch_bundle(session, sender, records)
+                body = self._batch_bundle(session, sender, records, stored)
+            self._policy.audit.accept(session.connection(), self._records(permit, stored, "stored"))
             if key:
                 envelope_store.add_receipt(
                     connection=session.connection(),
@@ -346,6 +375,9 @@ class IngestService:
                     connection=session.connection(), org_id=sender.org.org_id, message_key=key
                 )
             ):
+                self._policy.audit.accept(
+                    session.connection(), self._records(self.require_push(sender, ()), [], "replayed")
+                )
                 stored = json.loads(replay)
                 return FhirResult(
                     status=200, body=stored["resource"], location=stored["location"], replayed=True
@@ -359,10 +391,12 @@ class IngestService:
             record = resource_to_record(document, context, str(document["resourceType"]))
             if isinstance(record, list):
                 raise IssuesFound(record)
-            self.require_push(sender, record.envelope.data_classes)
-            stored_id = self._store_record(session, sender, record, str(document["resourceType"]))
+            permit = self.require_push(sender, record.envelope.data_classes)
+            people: list[str] = []
+            stored_id = self._store_record(session, sender, record, str(document["resourceType"]), people)
             if isinstance(stored_id, Issue):
                 raise IssuesFound([stored_id])
+            self._policy.audit.accept(session.connection(), self._records(permit, people, "stored"))
             response = _response_entry(record, stored_id)
             resource = {
                 **document,
@@ -384,7 +418,11 @@ class IngestService:
         return FhirResult(status=201, body=resource, location=response["location"])
 
     def _transaction_bundle(
-        self, session: Session, sender: Sender, records: dict[int, FhirRecord | list[Issue]]
+        self,
+        session: Session,
+        sender: Sender,
+        records: dict[int, FhirRecord | list[Issue]],
+        people: list[str],
     ) -> dict[str, Any]:
         issues = [issue for result in records.values() if isinstance(result, list) for issue in result]
         if issues:
@@ -392,7 +430,7 @@ class IngestService:
         entries = []
         for index, record in sorted(records.items()):
             assert not isinstance(record, list)
-            stored = self._store_record(session, sender, record, f"Bundle.entry[{index}].resource")
+            stored = self._store_record(session, sender, record, f"Bundle.entry[{index}].resource", people)
             if isinstance(stored, Issue):
                 issues.append(stored)
                 continue
@@ -402,7 +440,11 @@ class IngestService:
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
     def _batch_bundle(
-        self, session: Session, sender: Sender, records: dict[int, FhirRecord | list[Issue]]
+        self,
+        session: Session,
+        sender: Sender,
+        records: dict[int, FhirRecord | list[Issue]],
+        people: list[str],
     ) -> dict[str, Any]:
         entries = []
         for index, result in sorted(records.items()):
@@ -410,16 +452,23 @@ class IngestService:
                 entries.append({"response": _error_entry(result)})
                 continue
             with session.begin_nested() as savepoint:
-                stored = self._store_record(session, sender, result, f"Bundle.entry[{index}].resource")
+                stored_here: list[str] = []
+                stored = self._store_record(
+                    session, sender, result, f"Bundle.entry[{index}].resource", stored_here
+                )
                 if isinstance(stored, Issue):
                     savepoint.rollback()
                     entries.append({"response": _error_entry([stored])})
                     continue
+                people += stored_here
             entries.append({"response": _response_entry(result, stored)})
         return {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
 
-    def _store_record(self, session: Session, sender: Sender, record: FhirRecord, path: str) -> str | Issue:
-        """Store one record; its id for the response, or an Issue when its subject is unknown."""
+    def _store_record(
+        self, session: Session, sender: Sender, record: FhirRecord, path: str, people: list[str]
+    ) -> str | Issue:
+        """Store one record; its id for the response, or an Issue when its subject is unknown.
+        The person it is about is added to `people` (consents audit themselves in the ledger)."""
         envelope = record.envelope
         if record.resource_type == "Consent":
             return self._store_consent(session, sender, record, path)
@@ -438,6 +487,7 @@ class IngestService:
         envelope_store.insert_envelopes(
             connection=session.connection(), rows=[envelope_row(self._keyring, envelope, person_id)]
         )
+        people.append(person_id)
         return person_id if envelope.kind is RecordKind.PATIENT else envelope.envelope_id
 
     def _store_consent(self, session: Session, sender: Sender, record: FhirRecord, path: str) -> str | Issue:
@@ -516,6 +566,15 @@ class PreparedHl7:
         return cls(frames=[frame for part in parts for frame in part.frames])
 
 
+@dataclass(frozen=True)
+class _Permit:
+    """A PUSH-INGEST permit, kept to write its audit records with what it let be stored."""
+
+    decision_input: dict[str, Any]
+    decision: Decision
+    requester: Requester
+
+
 @dataclass
 class _Prepared:
     """One HL7 message between parsing and storage; `ack` set means it is answered."""
@@ -526,6 +585,12 @@ class _Prepared:
     keys: SubjectKeys | None = None
     message_key: str = ""
     batch: bool = False
+    permit: _Permit | None = None
+
+    @property
+    def permit_or_raise(self) -> _Permit:
+        assert self.permit is not None, "only permitted messages are stored"
+        return self.permit
 
     @property
     def org_id(self) -> str:

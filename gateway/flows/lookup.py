@@ -22,7 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from audit.errors import AuditUnavailable
+from audit.record import AuditRecord
 from gateway.crypto import open_sealed, seal
 from gateway.flows.consents import ConsentService
 from gateway.flows.obligations import Channel, require_fulfillable, withheld_classes
@@ -38,12 +41,15 @@ from gateway.flows.summary import (
     summary_bundle,
 )
 from gateway.keyring import Keyring
+from gateway.log_config import get_logger
 from gateway.store import disclosures as disclosure_store
 from gateway.store import envelopes as envelope_store
 from gateway.store import persons
 from gateway.store.database import writer
 from policies.decision import Decision
 from policies.vocabulary import Action, DataClass, Obligation, PurposeOfUse
+
+log = get_logger(__name__)
 
 REVIEWED = (Obligation.RECORD_BREAK_GLASS, Obligation.NOTIFY_PRIVACY_OFFICER)
 
@@ -123,18 +129,22 @@ class LookupService:
         selected = select_summary((self._open(row) for row in rows), now)
         health = [r for r in selected if DataClass.CJI.value not in r.data_classes]
         incidents = [r for r in selected if DataClass.CJI.value in r.data_classes]
-        decision = self._decide(request, person_id, consents, classes_of(health) or {DataClass.PHI.value})
+        health_input, decision = self._decide(
+            request, person_id, consents, classes_of(health) or {DataClass.PHI.value}
+        )
         withheld = {data_class.value for data_class in withheld_classes(decision.obligations)}
         disclosed = [r for r in health if decision.permitted and not (r.data_classes & withheld)]
+        decided = [(health_input, decision, disclosed)]
         if incidents and decision.permitted:
             # CJI is decided on its own (CJIS-*: MFA, personnel status, purpose COC or LAW), so
             # a clinician without CJIS clearance still gets the health summary, without incidents.
-            cji = self._decide(request, person_id, consents, {DataClass.CJI.value})
+            cji_input, cji = self._decide(request, person_id, consents, {DataClass.CJI.value})
+            decided.append((cji_input, cji, incidents if cji.permitted else []))
             if cji.permitted:
                 disclosed += incidents
                 decision = _joined(decision, cji)
         disclosure_id = str(uuid.uuid4()) if disclosed else None
-        self._record(request, person_id, decision, disclosed, disclosure_id, now)
+        self._record(request, person_id, decision, disclosed, disclosure_id, now, decided)
         if not decision.permitted:
             raise PolicyDenied(decision)
         notice = Obligation.ATTACH_P2_NOTICE.value in decision.obligations and discloses_part2(disclosed)
@@ -149,24 +159,20 @@ class LookupService:
         person_id: str,
         consents: list[dict[str, Any]],
         classes: set[str] | frozenset[str],
-    ) -> Decision:
+    ) -> tuple[dict[str, Any], Decision]:
         breaking = request.break_glass is not None
-        return require_fulfillable(
-            self._policy.decide(
-                self._policy.build_input(
-                    action=Action.LOOKUP_RECORD,
-                    purpose=request.purpose_of_use,
-                    requester=request.requester,
-                    classes=classes,
-                    kind="record",
-                    person_id=person_id,
-                    consents=consents,
-                    emergency=breaking,
-                    break_glass=breaking,
-                )
-            ),
-            Channel.RECORD_LOOKUP,
+        decision_input = self._policy.build_input(
+            action=Action.LOOKUP_RECORD,
+            purpose=request.purpose_of_use,
+            requester=request.requester,
+            classes=classes,
+            kind="record",
+            person_id=person_id,
+            consents=consents,
+            emergency=breaking,
+            break_glass=breaking,
         )
+        return decision_input, require_fulfillable(self._policy.decide(decision_input), Channel.RECORD_LOOKUP)
 
     def _open(self, row: Any) -> StoredRecord:
         aad = row.envelope_id.encode()
@@ -191,17 +197,56 @@ class LookupService:
         disclosed: list[StoredRecord],
         disclosure_id: str | None,
         now: datetime,
+        decided: list[tuple[dict[str, Any], Decision, list[StoredRecord]]],
     ) -> None:
-        """Write the disclosure and the reviews its obligations ask for, in one transaction."""
-        sender = request.requester.sender
+        """Write the audit records of every decision, the disclosure and the reviews its
+        obligations ask for, in one transaction, before anything is released (write-ahead).
+
+        Raises:
+            AuditUnavailable: nothing was written; nothing may be released.
+        """
         reviews = [
             self._review(request, person_id, decision, obligation, disclosure_id, now)
             for obligation in REVIEWED
             if obligation.value in decision.obligations
         ]
-        if not disclosed and not reviews:
-            return
+        records = [
+            self._policy.record(
+                decision_input,
+                one,
+                request.requester,
+                outcome="disclosed" if shown else "refused" if not one.permitted else "nothing-disclosed",
+                data_classes=sorted(classes_of(shown)),
+                detail={
+                    "disclosure_id": disclosure_id if shown else None,
+                    "envelope_ids": [record.envelope_id for record in shown],
+                    "record_kinds": kinds_count(shown),
+                    "accountable": Obligation.RECORD_ACCOUNTING.value in one.obligations,
+                    "break_glass": request.break_glass is not None,
+                },
+            )
+            for decision_input, one, shown in decided
+        ]
+        try:
+            self._write_ahead(request, person_id, decision, disclosed, disclosure_id, now, reviews, records)
+        except SQLAlchemyError as exc:
+            log.error("lookup_write_ahead_failed", error_type=type(exc).__name__)
+            raise AuditUnavailable("the disclosure could not be recorded") from None
+
+    def _write_ahead(
+        self,
+        request: LookupRequest,
+        person_id: str,
+        decision: Decision,
+        disclosed: list[StoredRecord],
+        disclosure_id: str | None,
+        now: datetime,
+        reviews: list[dict[str, Any]],
+        records: list[AuditRecord],
+    ) -> None:
+        sender = request.requester.sender
         with self._writer.begin() as connection:
+            self._policy.audit.accept(connection, records)
             if disclosed and disclosure_id is not None:
                 disclosure_store.add_disclosure(
                     connection=connection,

@@ -33,6 +33,7 @@ class Channel(StrEnum):
     INCIDENT_PUSH = "incident_push"  # police incidents (CJI)
     CONSENT = "consent"  # consent capture, revocation and reads
     RECORD_LOOKUP = "record_lookup"  # a clinician's summary of a person
+    AUDIT_QUERY = "audit_query"  # a compliance officer's read of the audit log
 
 
 FULFILS: dict[Channel, frozenset[Obligation]] = {
@@ -42,6 +43,8 @@ FULFILS: dict[Channel, frozenset[Obligation]] = {
     # record (5.4) until the audit log (DESIGN.md 10) records every decision.
     Channel.INCIDENT_PUSH: frozenset({Obligation.TAG_SECURITY_LABELS, Obligation.CJIS_AUDIT_LOG}),
     Channel.CONSENT: frozenset(),
+    # Every read of the log is itself an audit record (access.audit-read), written first.
+    Channel.AUDIT_QUERY: frozenset({Obligation.CJIS_AUDIT_LOG}),
     # The lookup redacts whole records by class, limits itself to the co-responder summary
     # (minimum necessary), attaches the 2.32 notice, and writes a disclosure record that is the
     # accounting entry, the CJIS access record and the 2.51(c) emergency documentation; a

@@ -6,8 +6,9 @@ Invariants:
   `$evaluate` is the one exception, for admins testing policies (gateway.api.decisions).
 - `context.now` is the decision instant rounded *up* to the whole second: consent expiry can
   only be seen early, never late, and identical requests within a second share a cache entry.
-- Decisions are logged with codes and ids only (no names, no payload), until the audit log
-  (DESIGN.md 10) records them.
+- Every decision is audited (DESIGN.md 10): a refusal by `require` is recorded here, durably,
+  before `PolicyDenied` is raised; a permit is recorded by the flow, in the transaction of what
+  the permit let happen (`record` builds the record, `audit.accept` writes it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
+from audit.record import AuditRecord, Kind
+from gateway.flows.audit_log import AuditLog
 from gateway.flows.obligations import Channel, require_fulfillable
 from gateway.log_config import get_logger
 from gateway.registry.domain import NO_CJIS, CjisStatus, Sender
@@ -61,6 +66,10 @@ class Requester:
     sender: Sender
     mfa: bool = False
     cjis: CjisStatus = NO_CJIS
+    user: str | None = None  # the token's subject: the person acting (None for system feeds)
+
+    def as_audit(self) -> dict[str, str | None]:
+        return {"org": self.sender.org.org_id, "client": self.sender.client_id, "user": self.user}
 
     def as_input(self, today: Any) -> dict[str, Any]:
         org = self.sender.org
@@ -78,12 +87,69 @@ class Requester:
         }
 
 
+def current_request_id() -> str | None:
+    """The HTTP request's id (bound by the middleware), for the audit record."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value) if value is not None else None
+
+
 class PolicyGate:
     def __init__(
-        self, engine: PolicyEngine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        engine: PolicyEngine,
+        audit: AuditLog,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
+        self.audit = audit
         self._clock = clock
+
+    def record(
+        self,
+        decision_input: Mapping[str, Any],
+        decision: Decision,
+        requester: Requester,
+        *,
+        outcome: str,
+        person_id: str | None = None,
+        data_classes: Iterable[str] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> AuditRecord:
+        """The audit record of one decision about one person (ids and codes only).
+
+        `data_classes` are what was actually stored or disclosed (default: what was decided on).
+        """
+        resource = decision_input.get("resource") or {}
+        subject = decision_input.get("subject") or {}
+        return AuditRecord(
+            kind=Kind.DECISION,
+            action=str(decision_input.get("action")),
+            decision=decision.decision,
+            outcome=outcome,
+            recorded=self._clock(),
+            requester=requester.as_audit(),
+            purpose=str(decision_input.get("purpose_of_use")),
+            person_id=person_id if person_id is not None else subject.get("person_id"),
+            reasons=decision.codes,
+            policy_version=decision.policy_version,
+            data_classes=tuple(
+                data_classes if data_classes is not None else resource.get("data_classes", ())
+            ),
+            obligations=decision.obligations if decision.permitted else (),
+            request_id=current_request_id(),
+            detail={"resource_kind": resource.get("kind"), **(detail or {})},
+        )
+
+    def refuse(
+        self, decision_input: Mapping[str, Any], decision: Decision, requester: Requester
+    ) -> PolicyDenied:
+        """Record a refusal durably (in its own transaction) and return the error to raise.
+
+        Raises:
+            AuditUnavailable: the refusal could not be recorded.
+        """
+        self.audit.accept_now([self.record(decision_input, decision, requester, outcome="refused")])
+        return PolicyDenied(decision)
 
     def decide(self, decision_input: Mapping[str, Any]) -> Decision:
         """Raises: PolicyUnavailable (the caller fails closed)."""
@@ -129,14 +195,15 @@ class PolicyGate:
             },
         }
 
-    def require(self, decision_input: Mapping[str, Any], channel: Channel) -> Decision:
+    def require(self, decision_input: Mapping[str, Any], channel: Channel, requester: Requester) -> Decision:
         """A permit whose every obligation `channel` can fulfil (regulations.md 6(7)).
+        A refusal is audited before it is raised; the caller audits the permit.
 
-        Raises: PolicyDenied; PolicyUnavailable.
+        Raises: PolicyDenied; PolicyUnavailable; AuditUnavailable.
         """
         decision = require_fulfillable(self.decide(decision_input), channel)
         if not decision.permitted:
-            raise PolicyDenied(decision)
+            raise self.refuse(decision_input, decision, requester)
         return decision
 
     def require_push(
@@ -147,34 +214,36 @@ class PolicyGate:
         kind: str = "record",
         requester: Requester | None = None,
         channel: Channel = Channel.PUSH,
-    ) -> Decision:
+    ) -> tuple[dict[str, Any], Decision]:
         """PUSH-INGEST: the sender's own records (source_org is always the sender's org).
 
         `requester` adds the token's MFA and the registry's CJIS status, which CJI needs.
+        Returns the input with the decision, for the permit's audit record.
         """
-        return self.require(
-            self.build_input(
-                action=Action.PUSH_RECORD,
-                purpose=PUSH_PURPOSE,
-                requester=requester or Requester(sender),
-                classes=classes,
-                kind=kind,
-                source_org=sender.org.org_id,
-            ),
-            channel,
+        who = requester or Requester(sender)
+        decision_input = self.build_input(
+            action=Action.PUSH_RECORD,
+            purpose=PUSH_PURPOSE,
+            requester=who,
+            classes=classes,
+            kind=kind,
+            source_org=sender.org.org_id,
         )
+        return decision_input, self.require(decision_input, channel, who)
 
     def require_manage_consent(
-        self, sender: Sender, scope: Iterable[str] = (DataClass.PHI.value,)
-    ) -> Decision:
+        self,
+        requester: Requester,
+        scope: Iterable[str] = (DataClass.PHI.value,),
+        person_id: str | None = None,
+    ) -> tuple[dict[str, Any], Decision]:
         """CONSENT-MANAGE: recording, changing, reading or revoking consents."""
-        return self.require(
-            self.build_input(
-                action=Action.MANAGE_CONSENT,
-                purpose=PurposeOfUse.TREAT,
-                requester=Requester(sender),
-                classes=scope,
-                kind="consent",
-            ),
-            Channel.CONSENT,
+        decision_input = self.build_input(
+            action=Action.MANAGE_CONSENT,
+            purpose=PurposeOfUse.TREAT,
+            requester=requester,
+            classes=scope,
+            kind="consent",
+            person_id=person_id,
         )
+        return decision_input, self.require(decision_input, Channel.CONSENT, requester)

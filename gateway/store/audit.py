@@ -44,7 +44,9 @@ def take_integrator_lock(connection: Connection) -> bool:
     SQLite: the write transaction (BEGIN IMMEDIATE) already excludes every other writer."""
     if connection.dialect.name != "postgresql":
         return True
-    return bool(connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": INTEGRATOR_LOCK}).scalar())
+    return bool(
+        connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": INTEGRATOR_LOCK}).scalar()
+    )
 
 
 def head(*, connection: Connection) -> Any:
@@ -110,7 +112,9 @@ class SqlHashSource:
 
     def node(self, level: int, index: int) -> bytes:
         if level == 0:
-            found = self._connection.execute(select(_entries.c.leaf_hash).where(_entries.c.idx == index)).first()
+            found = self._connection.execute(
+                select(_entries.c.leaf_hash).where(_entries.c.idx == index)
+            ).first()
         else:
             found = self._connection.execute(
                 select(_nodes.c.hash).where(_nodes.c.level == level, _nodes.c.idx == index)
@@ -154,8 +158,8 @@ def pending_by_record(*, connection: Connection, record_ids: Sequence[str]) -> l
     return list(connection.execute(select(_pending).where(_pending.c.record_id.in_(list(record_ids)))).all())
 
 
-def stream_leaves(*, connection: Connection, batch: int = 5000) -> Iterator[tuple[bytes, bytes]]:
-    """(leaf, leaf_hash) in index order, in pages, for export."""
+def stream_leaves(*, connection: Connection, batch: int = 5000) -> Iterator[tuple[int, bytes, bytes]]:
+    """(index, leaf, leaf_hash) in index order, in pages, for export."""
     after = -1
     while True:
         rows = connection.execute(
@@ -167,5 +171,5 @@ def stream_leaves(*, connection: Connection, batch: int = 5000) -> Iterator[tupl
         if not rows:
             return
         for row in rows:
-            yield bytes(row.leaf), bytes(row.leaf_hash)
+            yield int(row.idx), bytes(row.leaf), bytes(row.leaf_hash)
         after = rows[-1].idx

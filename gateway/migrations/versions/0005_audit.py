@@ -75,7 +75,7 @@ def upgrade() -> None:
         )
     )
     postgresql = op.get_bind().dialect.name == "postgresql"
-    refusals = [(table, ("UPDATE", "DELETE")) for table in _LOG_TABLES]
+    refusals: list[tuple[str, tuple[str, ...]]] = [(table, ("UPDATE", "DELETE")) for table in _LOG_TABLES]
     refusals += [("audit_pending", ("UPDATE",)), ("audit_head", ("DELETE",))]
     for table, events in refusals:
         if postgresql:

@@ -1,0 +1,310 @@
+"""The audit log's write path (Accept → Integrate → Publish) and its read side (checkpoints,
+proofs, entries, export), over the gateway's database and keyring.
+
+Invariants:
+- Accept is a durable INSERT into `audit_pending`, in the transaction of whatever the decision
+  let happen (`accept`) or in its own (`accept_now`, for refusals); only after that commit is
+  anything released. A failure is `AuditUnavailable`: the request fails closed with 503.
+- Integrate is single-writer: the PostgreSQL advisory lock (or SQLite's write lock) and a
+  compare-and-swap on the head's size; it re-checks each pending leaf's hash and origin, assigns
+  contiguous indices, stores completed subtrees, and signs a checkpoint for the new size in the
+  same transaction. A checkpoint is served only once that transaction has committed.
+- Signing refuses to go back in time (a clock that moved backwards is an alarm, not a checkpoint).
+- The signing key is the keyring's newest `audit` key; every `audit` key stays a verifier, so
+  checkpoints signed before a rotation still verify.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from audit.bundle import StoredCheckpoint, write_bundle
+from audit.checkpoint import Checkpoint, NoteVerifier, public_bytes, sign
+from audit.errors import AuditUnavailable, ProofError
+from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash, root
+from audit.record import AuditRecord
+from gateway.keyring import Keyring
+from gateway.log_config import get_logger
+from gateway.store import audit as store
+from gateway.store.database import writer
+
+log = get_logger(__name__)
+
+AUDIT_KEY_PURPOSE = "audit"
+
+
+def default_origin(keyring: Keyring) -> str:
+    """One log per installation: the keyring id is stable and unique to it."""
+    return f"consent-gateway.local/{keyring.keyring_id}"
+
+
+@dataclass(frozen=True)
+class Head:
+    size: int
+    root: bytes
+
+
+class AuditLog:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        keyring: Keyring,
+        origin: str,
+        batch: int = 1024,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+        self._keyring = keyring
+        self.origin = origin
+        self._batch = batch
+        self._clock = clock
+
+    # --- accept -------------------------------------------------------------------------------
+
+    def rows(self, records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
+        now = self._clock()
+        rows = []
+        for record in records:
+            leaf = record.leaf(self.origin)
+            rows.append(
+                {
+                    "record_id": str(uuid.uuid4()),
+                    "leaf": leaf,
+                    "leaf_hash": leaf_hash(leaf),
+                    "accepted_at": now,
+                }
+            )
+        return rows
+
+    def accept(self, connection: Connection, records: Sequence[AuditRecord]) -> None:
+        """Accept records in the caller's transaction: they commit (or not) with its writes."""
+        store.add_pending(connection=connection, rows=self.rows(records))
+
+    def accept_now(self, records: Sequence[AuditRecord]) -> None:
+        """Accept records in a transaction of their own (refusals, reads of the log).
+
+        Raises:
+            AuditUnavailable: the records are not durable; the caller must fail closed.
+        """
+        rows = self.rows(records)
+        try:
+            with self._writer.begin() as connection:
+                store.add_pending(connection=connection, rows=rows)
+        except SQLAlchemyError as exc:
+            log.error("audit_accept_failed", error_type=type(exc).__name__)
+            raise AuditUnavailable("the audit log cannot accept records") from None
+
+    # --- integrate ----------------------------------------------------------------------------
+
+    def integrate(self) -> int:
+        """Integrate one batch of pending records and sign a checkpoint; the number integrated."""
+        try:
+            return self._integrate_batch()
+        except _HeadMoved:
+            return 0  # another integrator appended first; its batch stands, ours rolled back
+
+    def _integrate_batch(self) -> int:
+        with self._writer.begin() as connection:
+            if not store.take_integrator_lock(connection):
+                return 0
+            current = store.head(connection=connection)
+            pending = store.pending_batch(connection=connection, limit=self._batch)
+            if not pending:
+                return 0
+            compact = CompactRange.from_bytes(current.tree_size, bytes(current.peaks))
+            entries, nodes = [], []
+            for row in pending:
+                leaf = bytes(row.leaf)
+                document = self._checked(row, leaf)
+                index = compact.size
+                for level, node_index, digest in compact.append(leaf_hash(leaf)):
+                    nodes.append({"level": level, "idx": node_index, "hash": digest})
+                entries.append(_entry_row(index, row.record_id, leaf, document))
+            new_root = compact.root()
+            checkpoint = self._checkpoint_row(connection, compact.size, new_root)
+            moved = store.integrate(
+                connection=connection,
+                old_size=current.tree_size,
+                head_row={"tree_size": compact.size, "root": new_root, "peaks": compact.to_bytes()},
+                entries=entries,
+                nodes=nodes,
+                pending_ids=[row.id for row in pending],
+                checkpoint=checkpoint,
+            )
+            if not moved:
+                raise _HeadMoved
+        return len(entries)
+
+    def integrate_all(self) -> int:
+        total = 0
+        while count := self.integrate():
+            total += count
+        return total
+
+    def checkpoint(self) -> str:
+        """Integrate everything pending and return the checkpoint of the current size
+        (signing one for it if none exists yet, e.g. for the empty log)."""
+        self.integrate_all()
+        with self._writer.begin() as connection:
+            current = store.head(connection=connection)
+            existing = store.checkpoint_at(connection=connection, size=current.tree_size)
+            if existing is not None:
+                return str(existing.note)
+            row = self._checkpoint_row(connection, current.tree_size, bytes(current.root))
+            if row is None:
+                raise AuditUnavailable("the clock moved backwards; no checkpoint signed")
+            store.add_checkpoint(connection=connection, row=row)
+            return str(row["note"])
+
+    def _checked(self, row: Any, leaf: bytes) -> dict[str, Any]:
+        """A pending row must still be what was accepted; anything else stops integration."""
+        if leaf_hash(leaf) != bytes(row.leaf_hash):
+            raise AuditUnavailable(f"pending record {row.id} does not match its hash; integration stopped")
+        document = json.loads(leaf)
+        if not isinstance(document, dict) or document.get("log") != self.origin:
+            raise AuditUnavailable(f"pending record {row.id} names another log; integration stopped")
+        return document
+
+    def _checkpoint_row(self, connection: Connection, size: int, tree_root: bytes) -> dict[str, Any] | None:
+        now = self._clock()
+        latest = store.latest_checkpoint(connection=connection)
+        if latest is not None and _aware(latest.signed_at) > now:
+            log.error("audit_clock_regressed")
+            return None
+        key = self._keyring.active_signing_key(AUDIT_KEY_PURPOSE)
+        note = sign(Checkpoint(self.origin, size, tree_root), self.origin, key.private_key)
+        return {"tree_size": size, "root": tree_root, "note": note, "signed_at": now}
+
+    # --- read ---------------------------------------------------------------------------------
+
+    def verifiers(self) -> list[NoteVerifier]:
+        return [
+            NoteVerifier(self.origin, public_bytes(key.private_key))
+            for key in self._keyring.signing_keys
+            if key.purpose == AUDIT_KEY_PURPOSE
+        ]
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        with self._engine.connect() as connection:
+            yield connection
+
+    def head(self) -> Head:
+        with self._engine.connect() as connection:
+            current = store.head(connection=connection)
+            return Head(size=int(current.tree_size), root=bytes(current.root))
+
+    def latest_note(self) -> str | None:
+        with self._engine.connect() as connection:
+            latest = store.latest_checkpoint(connection=connection)
+            return None if latest is None else str(latest.note)
+
+    def note_at(self, size: int) -> str | None:
+        with self._engine.connect() as connection:
+            found = store.checkpoint_at(connection=connection, size=size)
+            return None if found is None else str(found.note)
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        """Raises: ProofError (outside the tree, or beyond the integrated size)."""
+        with self._engine.connect() as connection:
+            self._within(connection, size)
+            return inclusion_proof(store.SqlHashSource(connection), index, size)
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        """Raises: ProofError."""
+        with self._engine.connect() as connection:
+            self._within(connection, second)
+            return consistency_proof(store.SqlHashSource(connection), first, second)
+
+    def root_at(self, size: int) -> bytes:
+        with self._engine.connect() as connection:
+            self._within(connection, size)
+            return root(store.SqlHashSource(connection), size)
+
+    def _within(self, connection: Connection, size: int) -> None:
+        current = int(store.head(connection=connection).tree_size)
+        if size > current:
+            raise ProofError(f"the log has {current} entries, not {size}")
+
+    def export(self, directory: Path) -> int:
+        """Write the whole log as a bundle (audit.bundle) for offline verification."""
+        with self._engine.connect() as connection:
+            checkpoints = [
+                StoredCheckpoint(int(row.tree_size), str(row.note))
+                for row in store.all_checkpoints(connection=connection)
+            ]
+            return write_bundle(
+                directory,
+                origin=self.origin,
+                verifier_keys=[v.encode() for v in self.verifiers()],
+                leaves=store.stream_leaves(connection=connection),
+                checkpoints=checkpoints,
+                exported_at=self._clock().isoformat(),
+            )
+
+
+class _HeadMoved(Exception):
+    """The head's size changed under this integrator: roll its batch back."""
+
+
+def _entry_row(index: int, record_id: str, leaf: bytes, document: dict[str, Any]) -> dict[str, Any]:
+    requester = document.get("requester") or {}
+    return {
+        "idx": index,
+        "record_id": record_id,
+        "leaf": leaf,
+        "leaf_hash": leaf_hash(leaf),
+        "kind": str(document.get("kind", ""))[:32],
+        "person_id": document.get("person_id"),
+        "requester_org": requester.get("org") if isinstance(requester, dict) else None,
+        "action": document.get("action"),
+        "decision": document.get("decision"),
+        "recorded_at": datetime.fromisoformat(str(document["recorded"]).replace("Z", "+00:00")),
+    }
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Integrator:
+    """Integrates on an interval in a background thread; a final pass and checkpoint at stop."""
+
+    def __init__(self, audit_log: AuditLog, interval: float) -> None:
+        self._log = audit_log
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="audit-integrator", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._log.integrate_all()
+            except (SQLAlchemyError, AuditUnavailable) as exc:
+                log.error("audit_integration_failed", error_type=type(exc).__name__)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        try:
+            self._log.checkpoint()
+        except (SQLAlchemyError, AuditUnavailable) as exc:
+            log.error("audit_final_checkpoint_failed", error_type=type(exc).__name__)
