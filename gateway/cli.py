@@ -15,13 +15,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import httpx
 import typer
 
+from audit.bundle import read_bundle
+from audit.checkpoint import NoteVerifier
+from audit.errors import CheckpointError, VerificationFailed
+from audit.verify import verify_bundle
 from consent_ledger import ChainBroken, ConsentInvalid
 from gateway import __version__
 from gateway.auth.tokens import issue_token
 from gateway.bootstrap import open_keyring, open_runtime
 from gateway.errors import CLI_EXIT_BAD_INPUT
+from gateway.flows.audit_log import AuditLog
 from gateway.flows.consents import ConsentRefused, ConsentService
 from gateway.flows.persons import list_duplicates
 from gateway.flows.registry import RegistryService
@@ -38,7 +44,8 @@ from gateway.registry.domain import (
     parse_day,
 )
 from gateway.registry.errors import InvalidRegistryInput, RegistryError
-from gateway.services import policy_engine, policy_gate
+from gateway.remote_audit import fetch_bundle
+from gateway.services import audit_log, policy_engine, policy_gate
 from gateway.settings import Settings, SettingsError, load_settings
 from gateway.store.database import (
     DatabaseError,
@@ -75,8 +82,12 @@ consent_app = typer.Typer(
 policy_app = typer.Typer(
     help="The policy engine: evaluate a decision input offline, list the rules.", no_args_is_help=True
 )
+audit_app = typer.Typer(
+    help="The audit log: force a checkpoint, export it, verify an export offline.", no_args_is_help=True
+)
 for sub_app, name in (
     (db_app, "db"),
+    (audit_app, "audit"),
     (org_app, "org"),
     (client_app, "client"),
     (personnel_app, "personnel"),
@@ -686,6 +697,74 @@ def policy_show() -> None:
             print(f"module {module.name} ({module.package}){' overlay' if module.overlay else ''}")
         for rule in engine.catalog.rules:
             print(f"rule {rule.code}\t{rule.citation}\t{rule.enforced_by}")
+
+
+@contextmanager
+def _audit_log() -> Iterator[AuditLog]:
+    with _reported():
+        settings = _settings()
+        runtime = open_runtime(settings)
+        try:
+            yield audit_log(settings, runtime.keyring, runtime.engine)
+        finally:
+            runtime.engine.dispose()
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Integrate every pending record and print the signed checkpoint of the whole log."""
+    with _audit_log() as log_:
+        print(log_.checkpoint(), end="")
+
+
+@audit_app.command("export")
+def audit_export(directory: Annotated[Path, typer.Argument(help="Where to write the bundle")]) -> None:
+    """Write the log (leaves, checkpoints, public keys) as a bundle `audit verify` checks offline."""
+    with _audit_log() as log_:
+        log_.checkpoint()
+        count = log_.export(directory)
+    print(f"exported {count} entries of {log_.origin} to {directory}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    directory: Annotated[Path | None, typer.Argument(help="An exported bundle")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Fetch the log from a gateway instead (needs --token)")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="A compliance officer's bearer token")] = None,
+    key: Annotated[
+        list[str] | None, typer.Option(help="A trusted verifier key (name+keyid+key); repeatable")
+    ] = None,
+    known: Annotated[
+        list[Path] | None, typer.Option(help="A checkpoint you kept from earlier (a file); repeatable")
+    ] = None,
+) -> None:
+    """Recompute the RFC 6962 tree, check every checkpoint's signature and root, and every leaf.
+
+    Exit 0 when the log verifies, 1 naming the first bad index when it does not, 2 when the
+    input cannot be read. Without --key the keys listed in the bundle are trusted (and printed:
+    compare them with the keys the gateway publishes).
+    """
+    if (directory is None) == (url is None):
+        _fail("give either a bundle directory or --url")
+    try:
+        bundle = read_bundle(directory) if directory is not None else fetch_bundle(url or "", token)
+        trusted = [NoteVerifier.decode(k) for k in key] if key else None
+        held = [_read_text(path) for path in known or []]
+    except (OSError, ValueError, KeyError, CheckpointError, httpx.HTTPError) as exc:
+        _fail(f"cannot read the log: {exc}")
+    try:
+        report = verify_bundle(bundle, trusted=trusted, known_notes=held)
+    except VerificationFailed as failure:
+        print(f"FAIL {failure}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    for verifier in report.trusted_keys:
+        print(f"trusted key {verifier}")
+    print(
+        f"OK {report.origin}: {report.entries} entries, {report.checkpoints} checkpoints, "
+        f"{report.covered} entries covered by a signed checkpoint, root {report.root.hex()}"
+    )
 
 
 def _read_text(path: Path) -> str:

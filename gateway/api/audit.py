@@ -157,6 +157,7 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
     return {
         "index": entry.index,
         "leaf_hash": entry.leaf_hash,
+        "leaf": base64.b64encode(entry.leaf).decode(),
         "record": entry.record,
         "columns_match": entry.columns_match,
     }

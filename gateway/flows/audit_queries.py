@@ -47,6 +47,7 @@ class EntryQuery:
 class Entry:
     index: int
     record: dict[str, Any]
+    leaf: bytes  # the exact stored bytes
     leaf_hash: str
     columns_match: bool  # the query columns agree with the leaf (False = altered outside the hash)
 
@@ -175,7 +176,11 @@ def _entry(row: Any) -> Entry:
         and bytes(row.leaf_hash) == leaf_hash(leaf)
     )
     return Entry(
-        index=int(row.idx), record=record, leaf_hash=leaf_hash(leaf).hex(), columns_match=columns_match
+        index=int(row.idx),
+        record=record,
+        leaf=leaf,
+        leaf_hash=leaf_hash(leaf).hex(),
+        columns_match=columns_match,
     )
 
 

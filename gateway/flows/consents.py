@@ -104,7 +104,7 @@ class ConsentService:
         self._org_exists = org_exists
         self._clock = clock
 
-    def _check_manage(self, sender: Sender) -> _Permit:
+    def _check_manage(self, sender: Sender, connection: Connection | None = None) -> _Permit:
         """Every consent interaction is decided by the policy engine (CONSENT-MANAGE).
 
         Raises:
@@ -112,7 +112,7 @@ class ConsentService:
         """
         requester = Requester(sender)
         try:
-            decision_input, decision = self._policy.require_manage_consent(requester)
+            decision_input, decision = self._policy.require_manage_consent(requester, connection=connection)
         except PolicyDenied as denied:
             raise ConsentRefused(denied) from None
         return _Permit(decision_input, decision, requester)
@@ -191,7 +191,7 @@ class ConsentService:
         Raises:
             ConsentRefused, ConsentInvalid.
         """
-        permit = permit or self._check_manage(sender)
+        permit = permit or self._check_manage(sender, connection)
         terms = read_consent(document)
         self._check_recipients(terms.recipient_orgs)
         self._audit(connection, permit, [person_id], "recorded")

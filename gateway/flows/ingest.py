@@ -321,27 +321,26 @@ class IngestService:
         check_push_agreement(sender, self._clock().date())
         bundle = parse_bundle(document)
         key = _bundle_key(bundle, idempotency_key)
+        context = Context(
+            org_id=sender.org.org_id,
+            source_is_part2_program=sender.org.part2_program,
+            received_at=self._clock(),
+            message_id=key,
+        )
+        records = bundle_to_records(bundle, context)
+        # Decided before the write transaction opens, so a refusal is recorded on its own.
+        permit = self.require_push(
+            sender,
+            {c for r in records.values() if isinstance(r, FhirRecord) for c in r.envelope.data_classes},
+        )
         with self._transaction() as session:
             if key and (
                 replay := envelope_store.receipt(
                     connection=session.connection(), org_id=sender.org.org_id, message_key=key
                 )
             ):
-                self._policy.audit.accept(
-                    session.connection(), self._records(self.require_push(sender, ()), [], "replayed")
-                )
+                self._policy.audit.accept(session.connection(), self._records(permit, [], "replayed"))
                 return FhirResult(status=200, body=json.loads(replay), replayed=True)
-            context = Context(
-                org_id=sender.org.org_id,
-                source_is_part2_program=sender.org.part2_program,
-                received_at=self._clock(),
-                message_id=key,
-            )
-            records = bundle_to_records(bundle, context)
-            permit = self.require_push(
-                sender,
-                {c for r in records.values() if isinstance(r, FhirRecord) for c in r.envelope.data_classes},
-            )
             stored: list[str] = []
             if bundle.bundle_type == "transaction":
                 body = self._transaction_bundle(session, sender, records, stored)
@@ -369,29 +368,28 @@ class IngestService:
         check_push_agreement(sender, self._clock().date())
         check_single(document, resource_type)
         key = f"key:{idempotency_key}" if idempotency_key else None
+        context = Context(
+            org_id=sender.org.org_id,
+            source_is_part2_program=sender.org.part2_program,
+            received_at=self._clock(),
+            message_id=key,
+        )
+        record = resource_to_record(document, context, str(document["resourceType"]))
+        if isinstance(record, list):
+            raise IssuesFound(record)
+        # Decided before the write transaction opens, so a refusal is recorded on its own.
+        permit = self.require_push(sender, record.envelope.data_classes)
         with self._transaction() as session:
             if key and (
                 replay := envelope_store.receipt(
                     connection=session.connection(), org_id=sender.org.org_id, message_key=key
                 )
             ):
-                self._policy.audit.accept(
-                    session.connection(), self._records(self.require_push(sender, ()), [], "replayed")
-                )
+                self._policy.audit.accept(session.connection(), self._records(permit, [], "replayed"))
                 stored = json.loads(replay)
                 return FhirResult(
                     status=200, body=stored["resource"], location=stored["location"], replayed=True
                 )
-            context = Context(
-                org_id=sender.org.org_id,
-                source_is_part2_program=sender.org.part2_program,
-                received_at=self._clock(),
-                message_id=key,
-            )
-            record = resource_to_record(document, context, str(document["resourceType"]))
-            if isinstance(record, list):
-                raise IssuesFound(record)
-            permit = self.require_push(sender, record.envelope.data_classes)
             people: list[str] = []
             stored_id = self._store_record(session, sender, record, str(document["resourceType"]), people)
             if isinstance(stored_id, Issue):

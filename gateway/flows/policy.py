@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 
 from audit.record import AuditRecord, Kind
 from gateway.flows.audit_log import AuditLog
@@ -141,14 +142,24 @@ class PolicyGate:
         )
 
     def refuse(
-        self, decision_input: Mapping[str, Any], decision: Decision, requester: Requester
+        self,
+        decision_input: Mapping[str, Any],
+        decision: Decision,
+        requester: Requester,
+        connection: Connection | None = None,
     ) -> PolicyDenied:
-        """Record a refusal durably (in its own transaction) and return the error to raise.
+        """Record a refusal durably and return the error to raise: in its own transaction, or
+        in `connection`'s when the caller decides inside a write transaction (SQLite has one
+        writer: a second transaction would wait for the first).
 
         Raises:
             AuditUnavailable: the refusal could not be recorded.
         """
-        self.audit.accept_now([self.record(decision_input, decision, requester, outcome="refused")])
+        record = self.record(decision_input, decision, requester, outcome="refused")
+        if connection is not None:
+            self.audit.accept(connection, [record])
+        else:
+            self.audit.accept_now([record])
         return PolicyDenied(decision)
 
     def decide(self, decision_input: Mapping[str, Any]) -> Decision:
@@ -195,7 +206,13 @@ class PolicyGate:
             },
         }
 
-    def require(self, decision_input: Mapping[str, Any], channel: Channel, requester: Requester) -> Decision:
+    def require(
+        self,
+        decision_input: Mapping[str, Any],
+        channel: Channel,
+        requester: Requester,
+        connection: Connection | None = None,
+    ) -> Decision:
         """A permit whose every obligation `channel` can fulfil (regulations.md 6(7)).
         A refusal is audited before it is raised; the caller audits the permit.
 
@@ -203,7 +220,7 @@ class PolicyGate:
         """
         decision = require_fulfillable(self.decide(decision_input), channel)
         if not decision.permitted:
-            raise self.refuse(decision_input, decision, requester)
+            raise self.refuse(decision_input, decision, requester, connection)
         return decision
 
     def require_push(
@@ -236,6 +253,7 @@ class PolicyGate:
         requester: Requester,
         scope: Iterable[str] = (DataClass.PHI.value,),
         person_id: str | None = None,
+        connection: Connection | None = None,
     ) -> tuple[dict[str, Any], Decision]:
         """CONSENT-MANAGE: recording, changing, reading or revoking consents."""
         decision_input = self.build_input(
@@ -246,4 +264,4 @@ class PolicyGate:
             kind="consent",
             person_id=person_id,
         )
-        return decision_input, self.require(decision_input, Channel.CONSENT, requester)
+        return decision_input, self.require(decision_input, Channel.CONSENT, requester, connection)
