@@ -599,17 +599,29 @@ def keys_rotate(
             help="Also add a new token-signing key (old tokens stay valid until expiry).",
         ),
     ] = False,
+    audit: Annotated[
+        bool,
+        typer.Option(
+            "--audit",
+            help="Also add a new audit checkpoint key (old checkpoints stay verifiable).",
+        ),
+    ] = False,
 ) -> None:
-    """Add a new data key (and optionally a signing key); old ciphertexts and tokens still open."""
+    """Add a new data key (and optionally signing keys); old ciphertexts, tokens and checkpoints
+    still open and verify."""
     with _reported():
         settings = _settings()
         keyring = open_keyring(settings).rotate_data_key()
         if signing:
             keyring = keyring.rotate_signing_key("token")
+        if audit:
+            keyring = keyring.rotate_signing_key("audit")
         save_keyring(keyring, settings.keyring, settings.keyring_passphrase_value)
     print(f"active data key {keyring.active_data_key()[0]}")
     if signing:
         print(f"active signing key {keyring.active_signing_key('token').kid}")
+    if audit:
+        print(f"active audit key {keyring.active_signing_key('audit').kid}")
 
 
 @keys_app.command("list")

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 from consent_ledger import Change, ConsentFinal, verify_chain
 from consent_ledger.sql import store as consent_store
 from gateway.flows.consents import ConsentService
+from gateway.flows.audit_log import AuditLog
 from gateway.flows.policy import PolicyGate
 from gateway.keyring import load_keyring
 from gateway.registry.domain import Organization, Sender
@@ -104,7 +105,11 @@ def test_ledger_invariants_hold_for_any_sequence_of_changes(upgraded: Installati
                 engine=engine,
                 keyring=keyring,
                 org_exists=lambda _org: True,
-                policy=PolicyGate(shared_policy_engine(), clock=lambda: self.now),
+                policy=PolicyGate(
+                    shared_policy_engine(),
+                    AuditLog(engine=engine, keyring=keyring, origin="test.example/ledger"),
+                    clock=lambda: self.now,
+                ),
                 clock=lambda: self.now,
             )
             self.model: dict[str, ModelConsent] = {}
