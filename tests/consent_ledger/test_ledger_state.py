@@ -20,8 +20,8 @@ from sqlalchemy import Engine, text
 
 from consent_ledger import Change, ConsentFinal, verify_chain
 from consent_ledger.sql import store as consent_store
-from gateway.flows.consents import ConsentService
 from gateway.flows.audit_log import AuditLog
+from gateway.flows.consents import ConsentService
 from gateway.flows.policy import PolicyGate
 from gateway.keyring import load_keyring
 from gateway.registry.domain import Organization, Sender
