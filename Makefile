@@ -39,6 +39,7 @@ bench: $(STAMP)  ## Print ingest throughput, consent lookup and policy decision 
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/consents.py
 	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/audit.py
 
 demo: $(STAMP)  ## The whole co-responder program in one command (arrives with the flows issue)
 	@echo "no demo yet: 'consent-gateway demo' arrives with the police and co-responder flows issue"

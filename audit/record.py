@@ -105,12 +105,22 @@ def parse_leaf(leaf: bytes) -> dict[str, Any]:
     """A leaf's record, checked to be exactly canonical.
 
     Raises:
-        RecordError: not UTF-8 JSON, duplicate keys, not an object, or not canonical bytes.
+        RecordError: not UTF-8 JSON, duplicate keys, floats, not an object, or not canonical bytes.
     """
     if len(leaf) > MAX_LEAF_BYTES:
         raise RecordError("leaf is too large")
     try:
-        document = json.loads(leaf.decode("utf-8"), object_pairs_hook=_unique_keys)
+        text = leaf.decode("utf-8")
+        document = json.loads(text, parse_float=_no_float, parse_constant=_no_float, parse_int=_checked_int)
+        if isinstance(document, dict) and _fast_canonical(document, text, leaf):
+            return document  # re-serialises to the same bytes: no duplicate key can hide in it
+        document = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_float=_no_float,
+            parse_constant=_no_float,
+            parse_int=_checked_int,
+        )
     except (UnicodeDecodeError, json.JSONDecodeError, RecordError) as exc:
         raise RecordError(f"leaf is not strict JSON ({type(exc).__name__})") from None
     if not isinstance(document, dict):
@@ -118,6 +128,34 @@ def parse_leaf(leaf: bytes) -> dict[str, Any]:
     if canonical(document) != leaf:
         raise RecordError("leaf is not in canonical (RFC 8785, NFC) form")
     return document
+
+
+def _fast_canonical(document: dict[str, Any], text: str, leaf: bytes) -> bool:
+    """True when the leaf is certainly canonical, without the (slow, pure Python) JCS encoder.
+
+    For documents without floats or big integers (refused when parsing), stdlib JSON with sorted
+    keys, no spaces and no ASCII escaping writes exactly JCS, except that JCS sorts keys by UTF-16
+    code units: the same order as code points while the text has nothing beyond the Basic
+    Multilingual Plane. Any doubt (or a text that is not NFC) falls back to the full check.
+    """
+    if not text.isascii() and (max(text) > "\uffff" or not unicodedata.is_normalized("NFC", text)):
+        return False
+    fast = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    try:
+        return fast.encode("utf-8") == leaf
+    except UnicodeEncodeError:  # a lone surrogate: the full check refuses it
+        return False
+
+
+def _checked_int(digits: str) -> int:
+    value = int(digits)
+    if abs(value) > _MAX_INT:
+        raise RecordError("integer outside ±2^53")
+    return value
+
+
+def _no_float(_text: str) -> Any:
+    raise RecordError("floats are not allowed in audit records")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from consent_ledger import GENESIS, Change, ConsentTerms, ConsentVersion, row_ha
 from consent_ledger.sql import store as consent_store  # noqa: E402
 from consent_ledger.sql.tables import ConsentVersionRow  # noqa: E402
 from gateway.bootstrap import open_keyring  # noqa: E402
+from gateway.flows.audit_log import AuditLog  # noqa: E402
 from gateway.flows.consents import ConsentService  # noqa: E402
 from gateway.flows.policy import PolicyGate  # noqa: E402
 from gateway.settings import load_settings  # noqa: E402
@@ -96,7 +97,12 @@ def main() -> None:
                 )
         seeded = time.perf_counter() - started
         service = ConsentService(
-            engine=engine, keyring=keyring, org_exists=lambda _org: True, policy=PolicyGate(build_engine())
+            engine=engine,
+            keyring=keyring,
+            org_exists=lambda _org: True,
+            policy=PolicyGate(
+                build_engine(), AuditLog(engine=engine, keyring=keyring, origin="bench/consents")
+            ),
         )
         at = START + timedelta(days=200)
         for person in random.sample(people, 200):  # warm-up

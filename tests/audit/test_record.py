@@ -75,6 +75,9 @@ def test_too_large_a_record_is_refused() -> None:
         b'{"b":1,"a":2}',  # key order
         b'{"a": 1}',  # whitespace
         b'{"a":1.0}',  # float
+        b'{"a":9007199254740993}',  # beyond 2^53
+        b'{"a":NaN}',  # not JSON
+        b'{"\xef\xbf\xbd":2,"\xf0\x9f\x98\x80":1}',  # code-point key order, not UTF-16
         b'{"a":"\\u00e9"}',  # escape where JCS writes the character
         b'{"a":"\\ud800"}',  # lone surrogate
         b'{"a":"cafe\xcc\x81"}',  # not NFC
