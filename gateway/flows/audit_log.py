@@ -111,6 +111,9 @@ class AuditLog:
 
     def integrate(self) -> int:
         """Integrate one batch of pending records and sign a checkpoint; the number integrated."""
+        with self._engine.connect() as connection:  # a read first: idle logs take no write lock
+            if not store.pending_batch(connection=connection, limit=1):
+                return 0
         try:
             return self._integrate_batch()
         except _HeadMoved:

@@ -23,6 +23,9 @@ from sqlalchemy import text
 
 from audit.checkpoint import NoteVerifier, open_note
 from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from audit.record import AuditRecord, Kind
+from gateway.keyring import load_keyring
+from gateway.services import audit_log
 from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
 from tests.builders.consent import consent, recipient_class
@@ -263,20 +266,34 @@ def _bypass_triggers(installation: Installation, statements: list[str]) -> None:
         engine.dispose()
 
 
-def _seeded_log(installation: Installation, count: int) -> None:
-    server = start_server(installation)
+def _seeded_log(installation: Installation, count: int, org_id: str = "st-marys") -> None:
+    """A log of `count` push records with checkpoints every 4 entries, written in process through
+    the gateway's own AuditLog (what a server does, without the time a server takes to start)."""
+    settings = load_settings(database_url=installation.database_url, keyring=installation.keyring)
+    engine = create_db_engine(settings)
     try:
-        hospital = register_sender(installation, "st-marys")
+        log = audit_log(settings, load_keyring(installation.keyring), engine)
         for n in range(count):
-            person = Person(
-                mrn=f"MRN-{n}", family="Test", given=f"P{n}", birth_date=date(1990, 1, 1 + n % 27)
+            log.accept_now(
+                [
+                    AuditRecord(
+                        kind=Kind.DECISION,
+                        action="push_record",
+                        decision="permit",
+                        outcome="stored",
+                        recorded=datetime.now(UTC),
+                        requester={"org": org_id, "client": f"{org_id}-ehr", "user": None},
+                        purpose="COC",
+                        person_id=f"person-{n}",
+                        reasons=["PUSH-INGEST"],
+                    )
+                ]
             )
-            assert "MSA|AA|" in _hl7(server, hospital.auth, person, f"M{n}").text
             if n % 4 == 3:
-                _checkpoint(installation)
+                log.integrate_all()
+        log.checkpoint()
     finally:
-        stop_server(server)
-    _checkpoint(installation)
+        engine.dispose()
 
 
 def _verify(installation: Installation, bundle: Path) -> subprocess.CompletedProcess[str]:
@@ -459,3 +476,21 @@ def test_two_gateway_processes_share_one_gapless_log(upgraded: Installation, tmp
     result = _verify(upgraded, tmp_path / "shared")
     assert result.returncode == 0, result.stderr
     assert "150 entries" in result.stdout
+
+
+def test_a_rotated_checkpoint_key_keeps_old_checkpoints_verifiable(
+    upgraded: Installation, tmp_path: Path
+) -> None:
+    _seeded_log(upgraded, 3)
+    old_note = _checkpoint(upgraded)
+    upgraded.cli_ok("keys", "rotate", "--audit")
+    _seeded_log(upgraded, 2, "general-hospital")
+    new_note = _checkpoint(upgraded)
+    assert old_note.rsplit(" ", 1)[1][:8] != new_note.rsplit(" ", 1)[1][:8]  # another key id signs
+    result = _verify(upgraded, tmp_path / "rotated")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("trusted key ") == 2
+    only_old = result.stdout.splitlines()[0].removeprefix("trusted key ")
+    partial = upgraded.cli("audit", "verify", str(tmp_path / "rotated"), "--key", only_old)
+    assert partial.returncode == 1  # the new checkpoints carry no signature the old key verifies
+    assert "no signature by a trusted key" in partial.stderr
