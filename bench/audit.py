@@ -84,13 +84,15 @@ def database_figures() -> None:
         for writers, batch in ((1, 1), (16, 1), (1, 32), (16, 32)):
             rate = appends(log, writers, batch)
             print(
-                f"audit append {backend}: {writers:>2} writer(s), {batch:>2} per commit: {rate:,.0f} records/s"
+                f"audit append {backend}: {writers:>2} writer(s), {batch:>2} per commit: "
+                f"{rate:,.0f} records/s"
             )
         started = time.perf_counter()
         integrated = log.integrate_all()
         elapsed = time.perf_counter() - started
         print(
-            f"audit integrate {backend}: {integrated:,} records in {elapsed:.2f} s ({integrated / elapsed:,.0f}/s, "
+            f"audit integrate {backend}: {integrated:,} records in {elapsed:.2f} s "
+            f"({integrated / elapsed:,.0f}/s, "
             f"batches of 1024, a checkpoint signed per batch)"
         )
         size = log.head().size
@@ -131,7 +133,8 @@ def verification_figures(entries: int) -> None:
         elapsed = time.perf_counter() - started
         what = "tree, checkpoints and canonical records" if check_records else "tree and checkpoints only"
         print(
-            f"audit verify {report.entries:,} entries ({what}): {elapsed:.1f} s, {report.entries / elapsed:,.0f} entries/s"
+            f"audit verify {report.entries:,} entries ({what}): {elapsed:.1f} s, "
+            f"{report.entries / elapsed:,.0f} entries/s"
         )
     tree = MemoryTree([leaf_hash(leaf) for leaf in leaves])
     timings = []

@@ -44,6 +44,7 @@ def open_runtime(settings: Settings) -> Runtime:
         KeyringError, DatabaseUnavailable, SchemaOutdated, KeyringMismatch.
     """
     keyring = open_keyring(settings)
+    keyring.active_signing_key("audit")  # checkpoints cannot be signed without one: say so now
     engine = create_db_engine(settings)
     try:
         check_reachable(engine)

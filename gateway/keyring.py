@@ -120,7 +120,10 @@ class Keyring:
         for key in reversed(self.signing_keys):
             if key.purpose == purpose:
                 return key
-        raise KeyringError(f"holds no signing key for {purpose!r}; run `consent-gateway keys rotate`")
+        option = "--audit" if purpose == "audit" else "--signing"
+        raise KeyringError(
+            f"holds no signing key for {purpose!r}; run `consent-gateway keys rotate {option}`"
+        )
 
     def signing_key(self, kid: str, purpose: str) -> SigningKey | None:
         for key in self.signing_keys:

@@ -300,7 +300,7 @@ class Integrator:
         while not self._stop.wait(self._interval):
             try:
                 self._log.integrate_all()
-            except (SQLAlchemyError, AuditUnavailable) as exc:
+            except Exception as exc:  # the loop must outlive any one failure
                 log.error("audit_integration_failed", error_type=type(exc).__name__)
 
     def stop(self) -> None:

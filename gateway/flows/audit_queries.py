@@ -133,8 +133,7 @@ class AuditQueries:
             "date": record.get("recorded"),
             "recipient": {
                 "org_id": requester.get("org"),
-                "name": org.name if org else None,
-                "address": getattr(org, "address", None),
+                "name": org.name if org else None,  # the registry keeps no postal address
                 "client": requester.get("client"),
                 "user": requester.get("user"),
             },

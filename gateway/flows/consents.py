@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from audit.record import AuditRecord
 from consent_ledger import (
     GENESIS,
     ChainBroken,
@@ -44,13 +43,12 @@ from consent_ledger.domain import FINAL_CHANGES, instant_text
 from consent_ledger.sql import store as consent_store
 from gateway.crypto import open_sealed, seal
 from gateway.flows.patients import find_person
-from gateway.flows.policy import PolicyDenied, PolicyGate, Requester
+from gateway.flows.policy import Permit, PolicyDenied, PolicyGate, Requester
 from gateway.keyring import Keyring
 from gateway.registry.domain import Sender
 from gateway.store import envelopes as receipts_store
 from gateway.store import persons
 from gateway.store.database import writer
-from policies.decision import Decision
 
 REVOCATION_REASONS = frozenset({"patient-request", "representative-request", "superseded", "other"})
 EXPIRY_REASONS = frozenset({"expiry-event"})
@@ -65,15 +63,6 @@ class ConsentRefused(Exception):
         self.reason = denied.summary
         self.code = denied.code
         self.decision = denied.decision
-
-
-@dataclass(frozen=True)
-class _Permit:
-    """A CONSENT-MANAGE permit, kept to write its audit records with what it allowed."""
-
-    decision_input: dict[str, Any]
-    decision: Decision
-    requester: Requester
 
 
 class PatientUnknown(ConsentInvalid):
@@ -104,7 +93,7 @@ class ConsentService:
         self._org_exists = org_exists
         self._clock = clock
 
-    def _check_manage(self, sender: Sender, connection: Connection | None = None) -> _Permit:
+    def _check_manage(self, sender: Sender, connection: Connection | None = None) -> Permit:
         """Every consent interaction is decided by the policy engine (CONSENT-MANAGE).
 
         Raises:
@@ -112,28 +101,19 @@ class ConsentService:
         """
         requester = Requester(sender)
         try:
-            decision_input, decision = self._policy.require_manage_consent(requester, connection=connection)
+            return self._policy.require_manage_consent(requester, connection=connection)
         except PolicyDenied as denied:
             raise ConsentRefused(denied) from None
-        return _Permit(decision_input, decision, requester)
-
-    def _records(self, permit: _Permit, person_ids: Iterable[str | None], outcome: str) -> list[AuditRecord]:
-        return [
-            self._policy.record(
-                permit.decision_input, permit.decision, permit.requester, outcome=outcome, person_id=person_id
-            )
-            for person_id in (list(person_ids) or [None])
-        ]
 
     def _audit(
-        self, connection: Connection, permit: _Permit, person_ids: Iterable[str | None], outcome: str
+        self, connection: Connection, permit: Permit, person_ids: Iterable[str | None], outcome: str
     ) -> None:
         """The permit's audit records, committed with the change they allowed."""
-        self._policy.audit.accept(connection, self._records(permit, person_ids, outcome))
+        self._policy.audit.accept(connection, self._policy.records(permit, person_ids, outcome))
 
-    def _audit_read(self, permit: _Permit, person_ids: Iterable[str | None]) -> None:
+    def _audit_read(self, permit: Permit, person_ids: Iterable[str | None]) -> None:
         """A read's audit records, durable before the consents are returned."""
-        self._policy.audit.accept_now(self._records(permit, person_ids, "read"))
+        self._policy.audit.accept_now(self._policy.records(permit, person_ids, "read"))
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -184,7 +164,7 @@ class ConsentService:
         document: dict[str, Any],
         person_id: str,
         *,
-        permit: _Permit | None = None,
+        permit: Permit | None = None,
     ) -> ConsentVersion:
         """Record a new consent inside the caller's transaction (a Bundle's, for instance).
 

@@ -68,7 +68,7 @@ class IncidentService:
             )
         incident = parse_incident(data)
         try:
-            decision_input, decision = self._policy.require_push(
+            permit = self._policy.require_push(
                 sender,
                 [DataClass.CJI.value],
                 kind="incident",
@@ -92,9 +92,9 @@ class IncidentService:
                                 "client_id": sender.client_id,
                                 "subject": subject[:255],
                                 "event": "incident_push",
-                                "reasons": list(decision.codes),
-                                "obligations": list(decision.obligations),
-                                "policy_version": decision.policy_version,
+                                "reasons": list(permit.decision.codes),
+                                "obligations": list(permit.decision.obligations),
+                                "policy_version": permit.decision.policy_version,
                                 "records": len(incident.involved_persons),
                             }
                         ),
@@ -103,9 +103,7 @@ class IncidentService:
                 ],
             )
             if not claimed:
-                self._policy.audit.accept(
-                    connection, [self._policy.record(decision_input, decision, requester, outcome="replayed")]
-                )
+                self._policy.audit.accept(connection, self._policy.records(permit, [], "replayed"))
                 return IncidentStored(status=200, body=self._answer(incident.incident_id, stored=False))
             rows = []
             for envelope in incident_envelopes(
@@ -118,13 +116,7 @@ class IncidentService:
                 rows.append(envelope_row(self._keyring, envelope, person_id))
             envelope_store.insert_envelopes(connection=connection, rows=rows)
             self._policy.audit.accept(
-                connection,
-                [
-                    self._policy.record(
-                        decision_input, decision, requester, outcome="stored", person_id=person
-                    )
-                    for person in dict.fromkeys(row["person_id"] for row in rows)
-                ],
+                connection, self._policy.records(permit, [row["person_id"] for row in rows], "stored")
             )
         return IncidentStored(
             status=201, body=self._answer(incident.incident_id, stored=True, count=len(rows))

@@ -38,7 +38,7 @@ from connectors.hl7v2.to_envelope import to_envelope
 from consent_ledger import ConsentInvalid
 from gateway.crypto import seal
 from gateway.flows.consents import ConsentRefused, ConsentService
-from gateway.flows.policy import PolicyDenied, PolicyGate, Requester
+from gateway.flows.policy import Permit, PolicyDenied, PolicyGate
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
 from gateway.outcome import operation_outcome
@@ -47,7 +47,6 @@ from gateway.registry.domain import Sender
 from gateway.store import envelopes as envelope_store
 from gateway.store import persons
 from gateway.store.database import writer
-from policies.decision import Decision
 from policies.errors import PolicyUnavailable
 from policies.vocabulary import AgreementKind
 
@@ -123,7 +122,7 @@ class IngestService:
         with self._writer.begin() as connection:
             yield connection
 
-    def require_push(self, sender: Sender, classes: Iterable[str]) -> _Permit:
+    def require_push(self, sender: Sender, classes: Iterable[str]) -> Permit:
         """The engine's PUSH-INGEST decision on what the push carries (a refusal is audited).
 
         Raises:
@@ -131,19 +130,9 @@ class IngestService:
             AuditUnavailable.
         """
         try:
-            decision_input, decision = self._policy.require_push(sender, [str(c) for c in classes])
+            return self._policy.require_push(sender, [str(c) for c in classes])
         except PolicyDenied as denied:
             raise PushRefused(denied.code, denied.summary) from None
-        return _Permit(decision_input, decision, Requester(sender))
-
-    def _records(self, permit: _Permit, person_ids: Iterable[str | None], outcome: str) -> list[AuditRecord]:
-        """A push permit's audit records: one per person it stored records about."""
-        return [
-            self._policy.record(
-                permit.decision_input, permit.decision, permit.requester, outcome=outcome, person_id=person_id
-            )
-            for person_id in (list(dict.fromkeys(person_ids)) or [None])
-        ]
 
     # --- HL7 v2 -------------------------------------------------------------------------------
 
@@ -272,13 +261,13 @@ class IngestService:
             else:
                 person_id = resolver.resolve(message.keys_or_raise, defines_subject=True).person_id
             rows.append(envelope_row(self._keyring, envelope, person_id))
-            records += self._records(message.permit_or_raise, [person_id], "stored")
+            records += self._policy.records(message.permit_or_raise, [person_id], "stored")
         resolver.flush()
         envelope_store.insert_envelopes(connection=connection, rows=rows)
         stored = {id(m) for m in to_store}
         for message in messages:
             if id(message) not in stored:  # a redelivery: decided again, acknowledged, not stored
-                records += self._records(message.permit_or_raise, [], "replayed")
+                records += self._policy.records(message.permit_or_raise, [], "replayed")
         self._policy.audit.accept(connection, records)
         return [build_ack(message.header, ACCEPT) for message in messages]
 
@@ -339,14 +328,14 @@ class IngestService:
                     connection=session.connection(), org_id=sender.org.org_id, message_key=key
                 )
             ):
-                self._policy.audit.accept(session.connection(), self._records(permit, [], "replayed"))
+                self._policy.audit.accept(session.connection(), self._policy.records(permit, [], "replayed"))
                 return FhirResult(status=200, body=json.loads(replay), replayed=True)
             stored: list[str] = []
             if bundle.bundle_type == "transaction":
                 body = self._transaction_bundle(session, sender, records, stored)
             else:
                 body = self._batch_bundle(session, sender, records, stored)
-            self._policy.audit.accept(session.connection(), self._records(permit, stored, "stored"))
+            self._policy.audit.accept(session.connection(), self._policy.records(permit, stored, "stored"))
             if key:
                 envelope_store.add_receipt(
                     connection=session.connection(),
@@ -385,7 +374,7 @@ class IngestService:
                     connection=session.connection(), org_id=sender.org.org_id, message_key=key
                 )
             ):
-                self._policy.audit.accept(session.connection(), self._records(permit, [], "replayed"))
+                self._policy.audit.accept(session.connection(), self._policy.records(permit, [], "replayed"))
                 stored = json.loads(replay)
                 return FhirResult(
                     status=200, body=stored["resource"], location=stored["location"], replayed=True
@@ -394,7 +383,7 @@ class IngestService:
             stored_id = self._store_record(session, sender, record, str(document["resourceType"]), people)
             if isinstance(stored_id, Issue):
                 raise IssuesFound([stored_id])
-            self._policy.audit.accept(session.connection(), self._records(permit, people, "stored"))
+            self._policy.audit.accept(session.connection(), self._policy.records(permit, people, "stored"))
             response = _response_entry(record, stored_id)
             resource = {
                 **document,
@@ -564,15 +553,6 @@ class PreparedHl7:
         return cls(frames=[frame for part in parts for frame in part.frames])
 
 
-@dataclass(frozen=True)
-class _Permit:
-    """A PUSH-INGEST permit, kept to write its audit records with what it let be stored."""
-
-    decision_input: dict[str, Any]
-    decision: Decision
-    requester: Requester
-
-
 @dataclass
 class _Prepared:
     """One HL7 message between parsing and storage; `ack` set means it is answered."""
@@ -583,10 +563,10 @@ class _Prepared:
     keys: SubjectKeys | None = None
     message_key: str = ""
     batch: bool = False
-    permit: _Permit | None = None
+    permit: Permit | None = None
 
     @property
-    def permit_or_raise(self) -> _Permit:
+    def permit_or_raise(self) -> Permit:
         assert self.permit is not None, "only permitted messages are stored"
         return self.permit
 

@@ -88,6 +88,16 @@ class Requester:
         }
 
 
+@dataclass(frozen=True)
+class Permit:
+    """A permit with the input it was decided on and who asked: what its audit records are
+    written from, in the transaction of what it allowed."""
+
+    decision_input: dict[str, Any]
+    decision: Decision
+    requester: Requester
+
+
 def current_request_id() -> str | None:
     """The HTTP request's id (bound by the middleware), for the audit record."""
     value = structlog.contextvars.get_contextvars().get("request_id")
@@ -140,6 +150,16 @@ class PolicyGate:
             request_id=current_request_id(),
             detail={"resource_kind": resource.get("kind"), **(detail or {})},
         )
+
+    def records(self, permit: Permit, person_ids: Iterable[str | None], outcome: str) -> list[AuditRecord]:
+        """A permit's audit records: one per distinct person it touched (one without a person
+        when it touched none, e.g. a redelivery)."""
+        return [
+            self.record(
+                permit.decision_input, permit.decision, permit.requester, outcome=outcome, person_id=p
+            )
+            for p in (list(dict.fromkeys(person_ids)) or [None])
+        ]
 
     def refuse(
         self,
@@ -231,11 +251,10 @@ class PolicyGate:
         kind: str = "record",
         requester: Requester | None = None,
         channel: Channel = Channel.PUSH,
-    ) -> tuple[dict[str, Any], Decision]:
+    ) -> Permit:
         """PUSH-INGEST: the sender's own records (source_org is always the sender's org).
 
         `requester` adds the token's MFA and the registry's CJIS status, which CJI needs.
-        Returns the input with the decision, for the permit's audit record.
         """
         who = requester or Requester(sender)
         decision_input = self.build_input(
@@ -246,7 +265,7 @@ class PolicyGate:
             kind=kind,
             source_org=sender.org.org_id,
         )
-        return decision_input, self.require(decision_input, channel, who)
+        return Permit(decision_input, self.require(decision_input, channel, who), who)
 
     def require_manage_consent(
         self,
@@ -254,7 +273,7 @@ class PolicyGate:
         scope: Iterable[str] = (DataClass.PHI.value,),
         person_id: str | None = None,
         connection: Connection | None = None,
-    ) -> tuple[dict[str, Any], Decision]:
+    ) -> Permit:
         """CONSENT-MANAGE: recording, changing, reading or revoking consents."""
         decision_input = self.build_input(
             action=Action.MANAGE_CONSENT,
@@ -264,4 +283,6 @@ class PolicyGate:
             kind="consent",
             person_id=person_id,
         )
-        return decision_input, self.require(decision_input, Channel.CONSENT, requester, connection)
+        return Permit(
+            decision_input, self.require(decision_input, Channel.CONSENT, requester, connection), requester
+        )

@@ -494,3 +494,20 @@ def test_a_rotated_checkpoint_key_keeps_old_checkpoints_verifiable(
     partial = upgraded.cli("audit", "verify", str(tmp_path / "rotated"), "--key", only_old)
     assert partial.returncode == 1  # the new checkpoints carry no signature the old key verifies
     assert "no signature by a trusted key" in partial.stderr
+
+
+def test_a_keyring_from_before_the_audit_log_is_told_how_to_get_a_checkpoint_key(
+    upgraded: Installation,
+) -> None:
+    from dataclasses import replace
+
+    from gateway.keyring import save_keyring
+
+    keyring = load_keyring(upgraded.keyring)
+    older = replace(keyring, signing_keys=tuple(k for k in keyring.signing_keys if k.purpose != "audit"))
+    save_keyring(older, upgraded.keyring, None)
+    refused = upgraded.cli("audit", "checkpoint")
+    assert refused.returncode == 2
+    assert "keys rotate --audit" in refused.stderr
+    upgraded.cli_ok("keys", "rotate", "--audit")
+    assert upgraded.cli_ok("audit", "checkpoint").split("\n")[1] == "0"  # the empty log's size
