@@ -40,8 +40,8 @@ CANARY = "Oyelaran"
 def _client(
     installation: Installation, org_id: str, client_id: str, role: str, subject: str, *mfa: str
 ) -> dict[str, str]:
-    installation.cli_ok("client", "add", client_id, "--org", org_id, "--role", role)
-    token = installation.cli_ok("token", "issue", client_id, "--subject", subject, *mfa).strip()
+    installation.admin("client", "add", client_id, "--org", org_id, "--role", role)
+    token = installation.admin("token", "issue", client_id, "--subject", subject, *mfa).strip()
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -56,7 +56,7 @@ def _hl7(server: Server, auth: dict[str, str], person: Person, control_id: str) 
 
 
 def _checkpoint(installation: Installation) -> str:
-    return installation.cli_ok("audit", "checkpoint")
+    return installation.admin("audit", "checkpoint")
 
 
 def _entries(server: Server, auth: dict[str, str], **params: Any) -> list[dict[str, Any]]:
@@ -67,7 +67,7 @@ def _entries(server: Server, auth: dict[str, str], **params: Any) -> list[dict[s
 
 @pytest.fixture
 def compliance(upgraded: Installation) -> dict[str, str]:
-    upgraded.cli_ok("org", "add", "compliance", "--name", "County compliance office", "--type", "compliance")
+    upgraded.admin("org", "add", "compliance", "--name", "County compliance office", "--type", "compliance")
     return _client(upgraded, "compliance", "compliance-app", "compliance_officer", "privacy.officer", "--mfa")
 
 
@@ -76,7 +76,7 @@ def test_every_request_type_leaves_one_record_per_decision_and_person(
 ) -> None:
     hospital = register_sender(upgraded, "st-marys")
     police = register_sender(upgraded, "pd-springfield", org_type="police")
-    upgraded.cli_ok("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
+    upgraded.admin("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
     clinician = _client(upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa")
 
     assert "MSA|AA|" in _hl7(server, hospital.auth, ALEX, "MSG-1").text
@@ -134,7 +134,7 @@ def test_every_request_type_leaves_one_record_per_decision_and_person(
 def test_only_compliance_officers_read_the_log_and_a_refusal_is_recorded(
     upgraded: Installation, server: Server, compliance: dict[str, str]
 ) -> None:
-    upgraded.cli_ok("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
+    upgraded.admin("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
     clinician = _client(upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa")
     denied = httpx.get(f"{server.base_url}/audit/entries", headers=clinician, timeout=30)
     assert denied.status_code == 403
@@ -153,7 +153,7 @@ def test_accounting_of_disclosures_json_html_and_audit_events(
     upgraded: Installation, server: Server, compliance: dict[str, str]
 ) -> None:
     hospital = register_sender(upgraded, "st-marys")
-    upgraded.cli_ok("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
+    upgraded.admin("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
     clinician = _client(upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa")
     assert "MSA|AA|" in _hl7(server, hospital.auth, ALEX, "MSG-1").text
     person_id = upgraded.query("SELECT person_id FROM envelopes")[0][0]

@@ -57,13 +57,13 @@ class Agencies:
 
 
 def _token(installation: Installation, client_id: str, subject: str, *mfa: str) -> dict[str, str]:
-    token = installation.cli_ok("token", "issue", client_id, "--subject", subject, *mfa).strip()
+    token = installation.admin("token", "issue", client_id, "--subject", subject, *mfa).strip()
     return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 def agencies(upgraded: Installation) -> Agencies:
-    cli = upgraded.cli_ok
+    cli = upgraded.admin
     hospital = register_sender(upgraded, "st-marys")
     cli(
         "org",

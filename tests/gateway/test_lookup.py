@@ -34,8 +34,8 @@ class Program:
 def _client(
     installation: Installation, org_id: str, client_id: str, role: str, subject: str, *mfa: str
 ) -> dict[str, str]:
-    installation.cli_ok("client", "add", client_id, "--org", org_id, "--role", role)
-    token = installation.cli_ok("token", "issue", client_id, "--subject", subject, *mfa).strip()
+    installation.admin("client", "add", client_id, "--org", org_id, "--role", role)
+    token = installation.admin("token", "issue", client_id, "--subject", subject, *mfa).strip()
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -70,8 +70,8 @@ def program(upgraded: Installation) -> Program:
         part2_program=True,
         agreements=("baa:2026-01-01", "qsoa:2026-01-01"),
     )
-    upgraded.cli_ok("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
-    upgraded.cli_ok(
+    upgraded.admin("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
+    upgraded.admin(
         "org", "add", "pd-springfield", "--name", "Springfield PD", "--type", "police", "--cjis-agency"
     )
     return Program(
