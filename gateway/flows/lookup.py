@@ -25,7 +25,6 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from audit.errors import AuditUnavailable
-from audit.record import AuditRecord
 from gateway.crypto import open_sealed, seal
 from gateway.flows.consents import ConsentService
 from gateway.flows.obligations import Channel, require_fulfillable, withheld_classes
@@ -227,50 +226,37 @@ class LookupService:
             )
             for decision_input, one, shown in decided
         ]
+        sender = request.requester.sender
         try:
-            self._write_ahead(request, person_id, decision, disclosed, disclosure_id, now, reviews, records)
+            with self._writer.begin() as connection:
+                self._policy.audit.accept(connection, records)
+                if disclosed and disclosure_id is not None:
+                    disclosure_store.add_disclosure(
+                        connection=connection,
+                        row={
+                            "disclosure_id": disclosure_id,
+                            "disclosed_at": now,
+                            "person_id": person_id,
+                            "recipient_org_id": sender.org.org_id,
+                            "recipient_client_id": sender.client_id,
+                            "recipient_subject": request.subject[:255],
+                            "action": Action.LOOKUP_RECORD.value,
+                            "purpose_of_use": request.purpose_of_use.value,
+                            "legal_basis": ",".join(decision.codes),
+                            "data_classes": ",".join(sorted(classes_of(disclosed))),
+                            "record_kinds": kinds_count(disclosed)[:255],
+                            "envelope_ids": ",".join(record.envelope_id for record in disclosed),
+                            "obligations": ",".join(sorted(decision.obligations)),
+                            "accountable": Obligation.RECORD_ACCOUNTING.value in decision.obligations,
+                            "break_glass": request.break_glass is not None,
+                            "policy_version": decision.policy_version,
+                            "request_id": request.request_id,
+                        },
+                    )
+                disclosure_store.add_reviews(connection=connection, rows=reviews)
         except SQLAlchemyError as exc:
             log.error("lookup_write_ahead_failed", error_type=type(exc).__name__)
             raise AuditUnavailable("the disclosure could not be recorded") from None
-
-    def _write_ahead(
-        self,
-        request: LookupRequest,
-        person_id: str,
-        decision: Decision,
-        disclosed: list[StoredRecord],
-        disclosure_id: str | None,
-        now: datetime,
-        reviews: list[dict[str, Any]],
-        records: list[AuditRecord],
-    ) -> None:
-        sender = request.requester.sender
-        with self._writer.begin() as connection:
-            self._policy.audit.accept(connection, records)
-            if disclosed and disclosure_id is not None:
-                disclosure_store.add_disclosure(
-                    connection=connection,
-                    row={
-                        "disclosure_id": disclosure_id,
-                        "disclosed_at": now,
-                        "person_id": person_id,
-                        "recipient_org_id": sender.org.org_id,
-                        "recipient_client_id": sender.client_id,
-                        "recipient_subject": request.subject[:255],
-                        "action": Action.LOOKUP_RECORD.value,
-                        "purpose_of_use": request.purpose_of_use.value,
-                        "legal_basis": ",".join(decision.codes),
-                        "data_classes": ",".join(sorted(classes_of(disclosed))),
-                        "record_kinds": kinds_count(disclosed)[:255],
-                        "envelope_ids": ",".join(record.envelope_id for record in disclosed),
-                        "obligations": ",".join(sorted(decision.obligations)),
-                        "accountable": Obligation.RECORD_ACCOUNTING.value in decision.obligations,
-                        "break_glass": request.break_glass is not None,
-                        "policy_version": decision.policy_version,
-                        "request_id": request.request_id,
-                    },
-                )
-            disclosure_store.add_reviews(connection=connection, rows=reviews)
 
     def _review(
         self,

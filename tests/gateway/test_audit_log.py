@@ -449,9 +449,8 @@ def test_a_crash_mid_burst_loses_no_acknowledged_record(upgraded: Installation, 
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])  # several processes share a log on PostgreSQL only
 def test_two_gateway_processes_share_one_gapless_log(upgraded: Installation, tmp_path: Path) -> None:
-    if not upgraded.database_url.startswith("postgresql"):
-        pytest.skip("several gateway processes share a log on PostgreSQL (SQLite is single-node)")
     first, second = start_server(upgraded), start_server(upgraded)
     hospital = register_sender(upgraded, "st-marys")
     try:
