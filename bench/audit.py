@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -25,11 +24,8 @@ from audit.checkpoint import Checkpoint, NoteVerifier, public_bytes, sign
 from audit.merkle import CompactRange, MemoryTree, consistency_proof, inclusion_proof, leaf_hash
 from audit.record import AuditRecord, Kind
 from audit.verify import verify_bundle
-from bench.scratch_db import scratch_database
-from gateway.bootstrap import open_keyring
+from bench.scratch_db import scratch_gateway
 from gateway.flows.audit_log import AuditLog
-from gateway.settings import load_settings
-from gateway.store.database import bind_keyring, create_db_engine, upgrade
 
 ORIGIN = "bench.consent-gateway.local/audit"
 APPENDS = 2000
@@ -73,12 +69,7 @@ def appends(log: AuditLog, writers: int, batch: int) -> float:
 
 
 def database_figures() -> None:
-    with tempfile.TemporaryDirectory() as scratch, scratch_database(Path(scratch), "audit") as database:
-        settings = load_settings(database_url=database, keyring=Path(scratch) / "keyring.json")
-        engine = create_db_engine(settings)
-        upgrade(engine)
-        keyring = open_keyring(settings)
-        bind_keyring(engine, keyring.keyring_id)
+    with scratch_gateway("audit") as (engine, keyring):
         log = AuditLog(engine=engine, keyring=keyring, origin=ORIGIN, batch=1024)
         backend = engine.dialect.name
         for writers, batch in ((1, 1), (16, 1), (1, 32), (16, 32)):
@@ -105,7 +96,6 @@ def database_figures() -> None:
             f"audit inclusion proof from {backend} at size {size:,}: {len(proof)} hashes, "
             f"p50 {statistics.median(timings) * 1e3:.2f} ms"
         )
-        engine.dispose()
 
 
 def verification_figures(entries: int) -> None:

@@ -11,7 +11,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -23,16 +22,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from bench.scratch_db import scratch_database  # noqa: E402
+from bench.scratch_db import scratch_gateway  # noqa: E402
 from consent_ledger import GENESIS, Change, ConsentTerms, ConsentVersion, row_hash  # noqa: E402
 from consent_ledger.sql import store as consent_store  # noqa: E402
 from consent_ledger.sql.tables import ConsentVersionRow  # noqa: E402
-from gateway.bootstrap import open_keyring  # noqa: E402
 from gateway.flows.audit_log import AuditLog  # noqa: E402
 from gateway.flows.consents import ConsentService  # noqa: E402
 from gateway.flows.policy import PolicyGate  # noqa: E402
-from gateway.settings import load_settings  # noqa: E402
-from gateway.store.database import bind_keyring, create_db_engine, upgrade, writer  # noqa: E402
+from gateway.store.database import writer  # noqa: E402
 from gateway.store.tables import PersonRow  # noqa: E402
 from policies.engine import build_engine  # noqa: E402
 from policies.vocabulary import DataClass, PurposeOfUse  # noqa: E402
@@ -76,12 +73,7 @@ def versions_of(person_id: str, n: int) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch, scratch_database(Path(scratch), "consents") as database:
-        settings = load_settings(database_url=database, keyring=Path(scratch) / "keyring.json")
-        engine = create_db_engine(settings)
-        upgrade(engine)
-        keyring = open_keyring(settings)
-        bind_keyring(engine, keyring.keyring_id)
+    with scratch_gateway("consents") as (engine, keyring):
         people = [str(uuid.uuid4()) for _ in range(PEOPLE)]
         started = time.perf_counter()
         for chunk in range(0, PEOPLE, 10_000):
@@ -113,10 +105,9 @@ def main() -> None:
             facts = service.consents_for(person, at)
             latencies.append(time.perf_counter() - t0)
             assert len(facts) == PER_PERSON
-        engine.dispose()
     q = statistics.quantiles(latencies, n=100)
     print(
-        f"consents_for ({PEOPLE:,} people x {PER_PERSON} consents, {database.split(':', 1)[0]}):"
+        f"consents_for ({PEOPLE:,} people x {PER_PERSON} consents, {engine.dialect.name}):"
         f"  p50 {q[49] * 1000:.3f} ms  p99 {q[98] * 1000:.3f} ms"
         f"  [{len(latencies)} lookups; seeded in {seeded:.0f} s]"
     )
