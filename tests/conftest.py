@@ -289,6 +289,20 @@ class Hospital:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def bearer(installation: Installation, client_id: str, subject: str, *mfa: str) -> dict[str, str]:
+    """Authorization headers with a token for a registered client, acting as `subject`."""
+    token = installation.admin("token", "issue", client_id, "--subject", subject, *mfa).strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def add_client(
+    installation: Installation, org_id: str, client_id: str, role: str, subject: str, *mfa: str
+) -> dict[str, str]:
+    """Register a client of `org_id` with `role`, and return a token's headers for `subject`."""
+    installation.admin("client", "add", client_id, "--org", org_id, "--role", role)
+    return bearer(installation, client_id, subject, *mfa)
+
+
 def register_sender(
     installation: Installation,
     org_id: str = "ghh",

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from audit.bundle import StoredCheckpoint, write_bundle
 from audit.checkpoint import Checkpoint, NoteVerifier, public_bytes, sign
 from audit.errors import AuditUnavailable, ProofError
-from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash, root
+from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
 from audit.record import AuditRecord
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
@@ -74,7 +74,7 @@ class AuditLog:
 
     # --- accept -------------------------------------------------------------------------------
 
-    def rows(self, records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
+    def _rows(self, records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
         now = self._clock()
         rows = []
         for record in records:
@@ -91,7 +91,7 @@ class AuditLog:
 
     def accept(self, connection: Connection, records: Sequence[AuditRecord]) -> None:
         """Accept records in the caller's transaction: they commit (or not) with its writes."""
-        store.add_pending(connection=connection, rows=self.rows(records))
+        store.add_pending(connection=connection, rows=self._rows(records))
 
     def accept_now(self, records: Sequence[AuditRecord]) -> None:
         """Accept records in a transaction of their own (refusals, reads of the log).
@@ -99,7 +99,7 @@ class AuditLog:
         Raises:
             AuditUnavailable: the records are not durable; the caller must fail closed.
         """
-        rows = self.rows(records)
+        rows = self._rows(records)
         try:
             with self._writer.begin() as connection:
                 store.add_pending(connection=connection, rows=rows)
@@ -131,11 +131,12 @@ class AuditLog:
             entries, nodes = [], []
             for row in pending:
                 leaf = bytes(row.leaf)
-                document = self._checked(row, leaf)
+                hashed = leaf_hash(leaf)
+                document = self._checked(row, leaf, hashed)
                 index = compact.size
-                for level, node_index, digest in compact.append(leaf_hash(leaf)):
+                for level, node_index, digest in compact.append(hashed):
                     nodes.append({"level": level, "idx": node_index, "hash": digest})
-                entries.append(_entry_row(index, row.record_id, leaf, document))
+                entries.append(_entry_row(index, row.record_id, leaf, hashed, document))
             new_root = compact.root()
             checkpoint = self._checkpoint_row(connection, compact.size, new_root)
             moved = store.integrate(
@@ -172,9 +173,9 @@ class AuditLog:
             store.add_checkpoint(connection=connection, row=row)
             return str(row["note"])
 
-    def _checked(self, row: Any, leaf: bytes) -> dict[str, Any]:
+    def _checked(self, row: Any, leaf: bytes, hashed: bytes) -> dict[str, Any]:
         """A pending row must still be what was accepted; anything else stops integration."""
-        if leaf_hash(leaf) != bytes(row.leaf_hash):
+        if hashed != bytes(row.leaf_hash):
             raise AuditUnavailable(f"pending record {row.id} does not match its hash; integration stopped")
         document = json.loads(leaf)
         if not isinstance(document, dict) or document.get("log") != self.origin:
@@ -232,11 +233,6 @@ class AuditLog:
             self._within(connection, second)
             return consistency_proof(store.SqlHashSource(connection), first, second)
 
-    def root_at(self, size: int) -> bytes:
-        with self._engine.connect() as connection:
-            self._within(connection, size)
-            return root(store.SqlHashSource(connection), size)
-
     def _within(self, connection: Connection, size: int) -> None:
         current = int(store.head(connection=connection).tree_size)
         if size > current:
@@ -263,13 +259,15 @@ class _HeadMoved(Exception):
     """The head's size changed under this integrator: roll its batch back."""
 
 
-def _entry_row(index: int, record_id: str, leaf: bytes, document: dict[str, Any]) -> dict[str, Any]:
+def _entry_row(
+    index: int, record_id: str, leaf: bytes, hashed: bytes, document: dict[str, Any]
+) -> dict[str, Any]:
     requester = document.get("requester") or {}
     return {
         "idx": index,
         "record_id": record_id,
         "leaf": leaf,
-        "leaf_hash": leaf_hash(leaf),
+        "leaf_hash": hashed,
         "kind": str(document.get("kind", ""))[:32],
         "person_id": document.get("person_id"),
         "requester_org": requester.get("org") if isinstance(requester, dict) else None,

@@ -18,7 +18,7 @@ from typing import Any
 
 from audit.errors import RecordError
 from audit.merkle import leaf_hash
-from audit.record import AuditRecord, Kind, parse_leaf
+from audit.record import Kind, parse_leaf
 from gateway.flows.obligations import Channel
 from gateway.flows.policy import PolicyGate, Requester
 from gateway.flows.registry import RegistryService
@@ -77,7 +77,7 @@ class AuditQueries:
         record = self._policy.record(
             decision_input, decision, requester, outcome="read", detail={"query": what}
         )
-        self._policy.audit.accept_now([_as_audit_read(record)])
+        self._policy.audit.accept_now([replace(record, kind=Kind.AUDIT_READ)])
 
     def entries(self, requester: Requester, purpose: PurposeOfUse, query: EntryQuery) -> list[Entry]:
         self.authorise(requester, purpose, query.person_id, "entries")
@@ -155,12 +155,9 @@ class AuditQueries:
         return reason.as_json()
 
 
-def _as_audit_read(record: AuditRecord) -> AuditRecord:
-    return replace(record, kind=Kind.AUDIT_READ)
-
-
 def _entry(row: Any) -> Entry:
     leaf = bytes(row.leaf)
+    hashed = leaf_hash(leaf)
     try:
         record = parse_leaf(leaf)
     except RecordError:
@@ -172,13 +169,13 @@ def _entry(row: Any) -> Entry:
         and row.decision == record.get("decision")
         and row.action == record.get("action")
         and row.requester_org == (requester.get("org") if isinstance(requester, Mapping) else None)
-        and bytes(row.leaf_hash) == leaf_hash(leaf)
+        and bytes(row.leaf_hash) == hashed
     )
     return Entry(
         index=int(row.idx),
         record=record,
         leaf=leaf,
-        leaf_hash=leaf_hash(leaf).hex(),
+        leaf_hash=hashed.hex(),
         columns_match=columns_match,
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from audit.errors import ProofError
 from gateway.store.tables import (
@@ -55,10 +55,6 @@ def head(*, connection: Connection) -> Any:
 
 def pending_batch(*, connection: Connection, limit: int) -> list[Any]:
     return list(connection.execute(select(_pending).order_by(_pending.c.id).limit(limit)).all())
-
-
-def pending_count(*, connection: Connection) -> int:
-    return int(connection.execute(select(func.count()).select_from(_pending)).scalar_one())
 
 
 def integrate(
@@ -148,14 +144,6 @@ def entries(
     if until is not None:
         query = query.where(_entries.c.recorded_at < until)
     return list(connection.execute(query).all())
-
-
-def entry(*, connection: Connection, index: int) -> Any | None:
-    return connection.execute(select(_entries).where(_entries.c.idx == index)).first()
-
-
-def pending_by_record(*, connection: Connection, record_ids: Sequence[str]) -> list[Any]:
-    return list(connection.execute(select(_pending).where(_pending.c.record_id.in_(list(record_ids)))).all())
 
 
 def stream_leaves(*, connection: Connection, batch: int = 5000) -> Iterator[tuple[int, bytes, bytes]]:

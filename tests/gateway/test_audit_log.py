@@ -30,19 +30,11 @@ from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
 from tests.builders.consent import consent, recipient_class
 from tests.builders.hl7 import Person, adt
-from tests.conftest import Installation, Server, register_sender, start_server, stop_server
+from tests.conftest import Installation, Server, add_client, register_sender, start_server, stop_server
 
 MRN_SYSTEM = "urn:oid:2.16.840.1.113883.19.5"
 ALEX = Person(mrn="MRN-91", family="Oyelaran", given="Temitope", birth_date=date(1979, 2, 3))
 CANARY = "Oyelaran"
-
-
-def _client(
-    installation: Installation, org_id: str, client_id: str, role: str, subject: str, *mfa: str
-) -> dict[str, str]:
-    installation.admin("client", "add", client_id, "--org", org_id, "--role", role)
-    token = installation.admin("token", "issue", client_id, "--subject", subject, *mfa).strip()
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _hl7(server: Server, auth: dict[str, str], person: Person, control_id: str) -> httpx.Response:
@@ -68,7 +60,9 @@ def _entries(server: Server, auth: dict[str, str], **params: Any) -> list[dict[s
 @pytest.fixture
 def compliance(upgraded: Installation) -> dict[str, str]:
     upgraded.admin("org", "add", "compliance", "--name", "County compliance office", "--type", "compliance")
-    return _client(upgraded, "compliance", "compliance-app", "compliance_officer", "privacy.officer", "--mfa")
+    return add_client(
+        upgraded, "compliance", "compliance-app", "compliance_officer", "privacy.officer", "--mfa"
+    )
 
 
 def test_every_request_type_leaves_one_record_per_decision_and_person(
@@ -77,7 +71,9 @@ def test_every_request_type_leaves_one_record_per_decision_and_person(
     hospital = register_sender(upgraded, "st-marys")
     police = register_sender(upgraded, "pd-springfield", org_type="police")
     upgraded.admin("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
-    clinician = _client(upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa")
+    clinician = add_client(
+        upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa"
+    )
 
     assert "MSA|AA|" in _hl7(server, hospital.auth, ALEX, "MSG-1").text
     assert "MSA|AA|" in _hl7(server, hospital.auth, ALEX, "MSG-1").text  # a redelivery
@@ -135,7 +131,9 @@ def test_only_compliance_officers_read_the_log_and_a_refusal_is_recorded(
     upgraded: Installation, server: Server, compliance: dict[str, str]
 ) -> None:
     upgraded.admin("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
-    clinician = _client(upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa")
+    clinician = add_client(
+        upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa"
+    )
     denied = httpx.get(f"{server.base_url}/audit/entries", headers=clinician, timeout=30)
     assert denied.status_code == 403
     assert "AUDIT-ACCESS" in denied.text
@@ -154,7 +152,9 @@ def test_accounting_of_disclosures_json_html_and_audit_events(
 ) -> None:
     hospital = register_sender(upgraded, "st-marys")
     upgraded.admin("org", "add", "co-team", "--name", "Co-responders", "--type", "co_responder_team")
-    clinician = _client(upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa")
+    clinician = add_client(
+        upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa"
+    )
     assert "MSA|AA|" in _hl7(server, hospital.auth, ALEX, "MSG-1").text
     person_id = upgraded.query("SELECT person_id FROM envelopes")[0][0]
     for _ in range(2):

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.builders.hl7 import Person, adt
-from tests.conftest import Installation, Server, register_sender
+from tests.conftest import Installation, Server, bearer, register_sender
 
 RMS_SYSTEM = "urn:consent-gateway:org:pd-springfield:rms-person"
 NARRATIVE_CANARY = "Ophelia Wintergreen shouted from the porch"
@@ -54,11 +54,6 @@ class Agencies:
     clinician: dict[str, str]  # co-responder clinician with MFA and CJIS status
     clinician_no_mfa: dict[str, str]  # CJIS status on file, no MFA
     clinician_uncleared: dict[str, str]  # MFA, nothing on file
-
-
-def _token(installation: Installation, client_id: str, subject: str, *mfa: str) -> dict[str, str]:
-    token = installation.admin("token", "issue", client_id, "--subject", subject, *mfa).strip()
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -107,13 +102,13 @@ def agencies(upgraded: Installation) -> Agencies:
             _days_ago(90),
         )
     return Agencies(
-        rms=_token(upgraded, "rms", "rms-interface", "--mfa"),
-        rms_no_mfa=_token(upgraded, "rms", "rms-interface"),
-        rms_untrained=_token(upgraded, "rms", "rms-untrained", "--mfa"),
+        rms=bearer(upgraded, "rms", "rms-interface", "--mfa"),
+        rms_no_mfa=bearer(upgraded, "rms", "rms-interface"),
+        rms_untrained=bearer(upgraded, "rms", "rms-untrained", "--mfa"),
         hospital=hospital.auth,
-        clinician=_token(upgraded, "co-team-app", "clin.rivera", "--mfa"),
-        clinician_no_mfa=_token(upgraded, "co-team-app", "clin.lee"),
-        clinician_uncleared=_token(upgraded, "co-team-app", "clin.nobody", "--mfa"),
+        clinician=bearer(upgraded, "co-team-app", "clin.rivera", "--mfa"),
+        clinician_no_mfa=bearer(upgraded, "co-team-app", "clin.lee"),
+        clinician_uncleared=bearer(upgraded, "co-team-app", "clin.nobody", "--mfa"),
     )
 
 

@@ -15,7 +15,15 @@ import pytest
 
 from tests.builders.consent import consent, recipient_class
 from tests.builders.hl7 import Person, adt
-from tests.conftest import Hospital, Installation, Server, register_sender, start_server, stop_server
+from tests.conftest import (
+    Hospital,
+    Installation,
+    Server,
+    add_client,
+    register_sender,
+    start_server,
+    stop_server,
+)
 
 MRN_SYSTEM = "urn:oid:2.16.840.1.113883.19.5"
 ALEX = Person(mrn="MRN-77", family="Quartermaine", given="Zebulon", birth_date=date(1984, 5, 6))
@@ -29,14 +37,6 @@ class Program:
     clinician: dict[str, str]  # auth headers: a co-responder clinician with MFA
     clinician_no_mfa: dict[str, str]
     officer: dict[str, str]
-
-
-def _client(
-    installation: Installation, org_id: str, client_id: str, role: str, subject: str, *mfa: str
-) -> dict[str, str]:
-    installation.admin("client", "add", client_id, "--org", org_id, "--role", role)
-    token = installation.admin("token", "issue", client_id, "--subject", subject, *mfa).strip()
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _fhir(server: Server, who: dict[str, str], path: str, document: Any) -> httpx.Response:
@@ -77,11 +77,13 @@ def program(upgraded: Installation) -> Program:
     return Program(
         hospital=hospital,
         clinic=clinic,
-        clinician=_client(
+        clinician=add_client(
             upgraded, "co-team", "co-team-app", "coresponder_clinician", "clin.rivera", "--mfa"
         ),
-        clinician_no_mfa=_client(upgraded, "co-team", "co-team-kiosk", "coresponder_clinician", "clin.lee"),
-        officer=_client(upgraded, "pd-springfield", "rms", "officer", "officer.jones", "--mfa"),
+        clinician_no_mfa=add_client(
+            upgraded, "co-team", "co-team-kiosk", "coresponder_clinician", "clin.lee"
+        ),
+        officer=add_client(upgraded, "pd-springfield", "rms", "officer", "officer.jones", "--mfa"),
     )
 
 
