@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import audit, consent, decisions, fhir, hl7v2, metadata, ops, patient, police, session
+from gateway.api import audit, consent, decisions, fhir, flags, hl7v2, metadata, ops, patient, police, session
 from gateway.bootstrap import Runtime
 from gateway.errors import install_error_handlers
 from gateway.log_config import get_logger
@@ -66,7 +66,7 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
-    # consent and patient before fhir's POST /{type}
-    for module in (ops, metadata, session, decisions, audit, consent, patient, fhir, hl7v2, police):
+    # consent, patient and flags before fhir's POST /{type}
+    for module in (ops, metadata, session, decisions, audit, consent, patient, flags, fhir, hl7v2, police):
         app.include_router(module.router)
     return app

@@ -10,6 +10,7 @@ from gateway.auth.tokens import TokenVerifier
 from gateway.flows.audit_log import AuditLog, Integrator, default_origin
 from gateway.flows.audit_queries import AuditQueries
 from gateway.flows.consents import ConsentService
+from gateway.flows.flags import FlagService
 from gateway.flows.incidents import IncidentService
 from gateway.flows.ingest import IngestService
 from gateway.flows.lookup import LookupService
@@ -61,6 +62,7 @@ class Services:
     consents: ConsentService
     ingest: IngestService
     lookup: LookupService
+    flags: FlagService
     incidents: IncidentService
     committer: GroupCommitter
     audit: AuditLog
@@ -92,6 +94,7 @@ class Services:
             ingest=ingest,
             incidents=IncidentService(engine=engine, keyring=keyring, policy=policy),
             lookup=LookupService(engine=engine, keyring=keyring, policy=policy, consents=consents),
+            flags=FlagService(engine=engine, keyring=keyring, policy=policy, consents=consents),
             committer=GroupCommitter(ingest, pipelined=settings.is_sqlite),
             audit=policy.audit,
             integrator=Integrator(policy.audit, settings.audit_interval),

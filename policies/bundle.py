@@ -23,6 +23,7 @@ from policies.errors import PolicyLoadError
 DECISION_PACKAGE = "consent_gateway.decision"
 RESULT_ENTRYPOINT = "consent_gateway/decision/result"
 EXPLAIN_ENTRYPOINT = "consent_gateway/decision/explained"
+FLAGS_ENTRYPOINT = "consent_gateway/flags/derived"
 OVERLAY_PREFIX = "consent_gateway.overlay."
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z_][A-Za-z0-9_.]*)\s*$", re.MULTILINE)

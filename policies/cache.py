@@ -18,6 +18,7 @@ from policies.bundle import PolicyBundle
 from policies.catalog import Catalog
 from policies.decision import Decision
 from policies.engine import PolicyEngine
+from policies.flags import DerivedFlag
 
 
 def cache_key(version: str, decision_input: Mapping[str, Any]) -> str:
@@ -63,6 +64,9 @@ class CachedEngine:
 
     def explain(self, decision_input: Mapping[str, Any]) -> Decision:
         return self._engine.explain(decision_input)
+
+    def derive_flags(self, derivation_input: Mapping[str, Any]) -> list[DerivedFlag]:
+        return self._engine.derive_flags(derivation_input)
 
     def close(self) -> None:
         self._engine.close()

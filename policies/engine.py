@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from policies.bundle import PolicyBundle, load_bundle
 from policies.catalog import Catalog, load_catalog
 from policies.decision import Decision
+from policies.flags import DerivedFlag
 
 
 class PolicyEngine(Protocol):
@@ -32,6 +33,11 @@ class PolicyEngine(Protocol):
 
     def explain(self, decision_input: Mapping[str, Any]) -> Decision:
         """The decision with the rules that fired. Raises: PolicyUnavailable."""
+        ...
+
+    def derive_flags(self, derivation_input: Mapping[str, Any]) -> list[DerivedFlag]:
+        """The police flags a person's records support (policies/flags.rego), before any
+        decision about who may see them. Raises: PolicyUnavailable."""
         ...
 
     def close(self) -> None: ...

@@ -14,10 +14,11 @@ from typing import Any
 
 import regopy
 
-from policies.bundle import EXPLAIN_ENTRYPOINT, RESULT_ENTRYPOINT, PolicyBundle
+from policies.bundle import EXPLAIN_ENTRYPOINT, FLAGS_ENTRYPOINT, RESULT_ENTRYPOINT, PolicyBundle
 from policies.decision import Decision
 from policies.engine import BundleEngine
 from policies.errors import PolicyLoadError, PolicyUnavailable
+from policies.flags import DerivedFlag, read_derived
 
 
 def compile_bundle(bundle: PolicyBundle) -> tuple[regopy.Interpreter, Any]:
@@ -29,7 +30,7 @@ def compile_bundle(bundle: PolicyBundle) -> tuple[regopy.Interpreter, Any]:
         except regopy.RegoError:
             raise PolicyLoadError(f"{module.name}: does not parse as Rego v1") from None
     try:
-        compiled = interpreter.build(None, [RESULT_ENTRYPOINT, EXPLAIN_ENTRYPOINT])
+        compiled = interpreter.build(None, [RESULT_ENTRYPOINT, EXPLAIN_ENTRYPOINT, FLAGS_ENTRYPOINT])
     except regopy.RegoError:
         raise PolicyLoadError("the policy bundle does not compile") from None
     if not compiled.ok():
@@ -60,15 +61,21 @@ class RegoEngine(BundleEngine):
     def explain(self, decision_input: Mapping[str, Any]) -> Decision:
         return self._evaluate(decision_input, EXPLAIN_ENTRYPOINT)
 
+    def derive_flags(self, derivation_input: Mapping[str, Any]) -> list[DerivedFlag]:
+        return read_derived(self._value(derivation_input, FLAGS_ENTRYPOINT))
+
     def _evaluate(self, decision_input: Mapping[str, Any], entrypoint: str) -> Decision:
+        value = self._value(decision_input, entrypoint)
+        return Decision.from_result(value, catalog=self._catalog, policy_version=self._version)
+
+    def _value(self, document: Mapping[str, Any], entrypoint: str) -> object:
         with self._lock:
             try:
-                self._interpreter.set_input(dict(decision_input))
+                self._interpreter.set_input(dict(document))
                 output = self._interpreter.query_bundle_entrypoint(self._compiled, entrypoint)
             except (regopy.RegoError, TypeError, ValueError):
                 raise PolicyUnavailable("the policy evaluation failed") from None
-            value = output_value(output)
-        return Decision.from_result(value, catalog=self._catalog, policy_version=self._version)
+            return output_value(output)
 
     def close(self) -> None:
         return None

@@ -1,7 +1,8 @@
 """The OPA server adapter (`CGW_OPA_URL`): the same policies, loaded into OPA, queried over REST.
 
 At start every module of the bundle is PUT to `/v1/policies/{id}` (opa-python-client); each
-decision POSTs `{"input": ...}` to `/v1/data/consent_gateway/decision/result`. The gateway
+decision POSTs `{"input": ...}` to `/v1/data/consent_gateway/decision/result` (a flag
+derivation to `/v1/data/consent_gateway/flags/derived`). The gateway
 fails closed when OPA cannot answer. Verified against real OPA only through compose.yaml; the
 test suite exercises the wire format against a small OPA-protocol server built on regopy.
 """
@@ -20,6 +21,7 @@ from policies.bundle import DECISION_PACKAGE, PolicyBundle
 from policies.decision import Decision
 from policies.engine import BundleEngine
 from policies.errors import PolicyLoadError, PolicyUnavailable
+from policies.flags import FLAGS_PACKAGE, FLAGS_RULE, DerivedFlag, read_derived
 
 
 def client_for(url: str, *, timeout: float = 2.0) -> OpaClient:
@@ -57,14 +59,21 @@ class OpaEngine(BundleEngine):
     def explain(self, decision_input: Mapping[str, Any]) -> Decision:
         return self._query(decision_input, "explained")
 
+    def derive_flags(self, derivation_input: Mapping[str, Any]) -> list[DerivedFlag]:
+        return read_derived(self._result(derivation_input, FLAGS_PACKAGE, FLAGS_RULE))
+
     def _query(self, decision_input: Mapping[str, Any], rule: str) -> Decision:
+        result = self._result(decision_input, DECISION_PACKAGE, rule)
+        return Decision.from_result(result, catalog=self._catalog, policy_version=self._version)
+
+    def _result(self, document: Mapping[str, Any], package: str, rule: str) -> object:
         try:
-            answer = self._client.query_rule(dict(decision_input), DECISION_PACKAGE, rule)
+            answer = self._client.query_rule(dict(document), package, rule)
         except (ConnectionsError, PolicyNotFoundError, requests.RequestException, ValueError):
             raise PolicyUnavailable("the OPA server did not answer") from None
         if not isinstance(answer, Mapping) or "result" not in answer:
-            raise PolicyUnavailable("the OPA server returned no decision")
-        return Decision.from_result(answer["result"], catalog=self._catalog, policy_version=self._version)
+            raise PolicyUnavailable("the OPA server returned no result")
+        return answer["result"]
 
     def close(self) -> None:
         self._client.close_connection()

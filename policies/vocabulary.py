@@ -96,6 +96,18 @@ class FlagCode(StrEnum):
 
 FLAG_CODE_SYSTEM = "urn:consent-gateway:police-flag"
 
+# What each flag says to an officer (DESIGN.md 6): operational instructions, never a clinical fact.
+FLAG_DISPLAY: dict[FlagCode, str] = {
+    FlagCode.CORESPONDER_RECOMMENDED: "Request a co-responder clinician if available.",
+    FlagCode.CRISIS_PLAN_ON_FILE: "A crisis plan exists; contact the co-responder team.",
+    FlagCode.CARE_TEAM_CONTACT: "Care team contact available.",
+    FlagCode.COMMUNICATION_NEEDS: "May need communication support.",
+    FlagCode.RECENT_CRISIS_CONTACT: "Recent crisis-team contact.",
+    FlagCode.MEDICAL_ALERT_CONTACT_EMS: "Medical alert: involve EMS.",
+    FlagCode.CHECK_WITH_CLINICIAN: "Check with the on-call co-responder clinician before contact.",
+    FlagCode.PREFERS_CONTACT_PERSON: "Preferred contact person on file.",
+}
+
 
 class Obligation(StrEnum):
     """What a decision obliges the gateway to do (regulations.md 0); the gateway enforces each."""
@@ -118,6 +130,7 @@ class Obligation(StrEnum):
 
 __all__ = [
     "FLAG_CODE_SYSTEM",
+    "FLAG_DISPLAY",
     "Action",
     "AgreementKind",
     "DataClass",

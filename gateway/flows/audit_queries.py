@@ -137,7 +137,7 @@ class AuditQueries:
                 "client": requester.get("client"),
                 "user": requester.get("user"),
             },
-            "description": _describe(classes, detail.get("record_kinds")),
+            "description": _describe(classes, detail.get("record_kinds"), detail.get("flags")),
             "data_classes": classes,
             "part2": "part2" in classes,
             "purpose": record.get("purpose"),
@@ -191,7 +191,7 @@ def _is_disclosure(record: Mapping[str, Any], person_id: str) -> bool:
     )
 
 
-def _describe(classes: list[str], kinds: object) -> str:
+def _describe(classes: list[str], kinds: object, flags: object = None) -> str:
     words = {
         "phi": "health information",
         "mental_health": "mental health information",
@@ -200,4 +200,6 @@ def _describe(classes: list[str], kinds: object) -> str:
         "cji": "criminal justice information",
     }
     what = ", ".join(words.get(c, c) for c in classes) or "no records"
+    if isinstance(flags, list) and flags:
+        return f"police flags ({', '.join(map(str, flags))}) derived from {what}"
     return f"{what}; records: {kinds}" if kinds else what

@@ -34,6 +34,7 @@ class Channel(StrEnum):
     CONSENT = "consent"  # consent capture, revocation and reads
     RECORD_LOOKUP = "record_lookup"  # a clinician's summary of a person
     AUDIT_QUERY = "audit_query"  # a compliance officer's read of the audit log
+    FLAG_PULL = "flag_pull"  # police (or EMS, clinicians) pulling permitted flags
 
 
 FULFILS: dict[Channel, frozenset[Obligation]] = {
@@ -45,6 +46,18 @@ FULFILS: dict[Channel, frozenset[Obligation]] = {
     Channel.CONSENT: frozenset(),
     # Every read of the log is itself an audit record (access.audit-read), written first.
     Channel.AUDIT_QUERY: frozenset({Obligation.CJIS_AUDIT_LOG}),
+    # A pull answers with flags of the closed vocabulary only (minimum necessary), drops every
+    # flag resting on a withheld class, attaches the 2.32 notice, and its audit record is the
+    # accounting entry (accounting is rendered from the log).
+    Channel.FLAG_PULL: frozenset(
+        {
+            *REDACTS,
+            Obligation.MINIMUM_NECESSARY_FLAGS_ONLY,
+            Obligation.MINIMUM_NECESSARY,
+            Obligation.ATTACH_P2_NOTICE,
+            Obligation.RECORD_ACCOUNTING,
+        }
+    ),
     # The lookup redacts whole records by class, limits itself to the co-responder summary
     # (minimum necessary), attaches the 2.32 notice, and writes a disclosure record that is the
     # accounting entry, the CJIS access record and the 2.51(c) emergency documentation; a

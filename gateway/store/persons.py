@@ -249,6 +249,11 @@ def find_existing(*, connection: Connection, keys: SubjectKeys) -> str | None:
     return people[0] if people else None
 
 
+def holders(*, connection: Connection, keys: list[tuple[str, str]]) -> list[str]:
+    """Every surviving person holding any of `keys` (a demographic search may name several)."""
+    return _lookup(connection, keys).people(keys)
+
+
 def existing_person(*, connection: Connection, person_id: str) -> str | None:
     """`person_id` followed to its surviving person, or None if there is no such person."""
     found = connection.execute(
