@@ -6,22 +6,38 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import date
 
 import httpx
 import pytest
 
 from tests.builders.consent import consent, recipient_class
-from tests.builders.hl7 import Person, adt
+from tests.builders.hl7 import Person
+from tests.builders.program import (
+    MRN_SYSTEM,
+    TEAM_NAME,
+    by_identifier,
+    care_team,
+    codes,
+    crisis_adt,
+    crisis_plan,
+    police_consent,
+    pull,
+    pull_records,
+    push_fhir,
+    push_hl7,
+    register_clinic,
+    register_police,
+    revoke,
+    shape,
+    subject,
+)
 from tests.conftest import Hospital, Installation, Server, add_client, register_sender
 
-MRN_SYSTEM = "urn:oid:2.16.840.1.113883.19.5"
 ALEX = Person(mrn="MRN-31", family="Featherstonehaugh", given="Ottoline", birth_date=date(1979, 2, 3))
 # Same name and birth date, different sex: two people (the index never merges them silently).
 TWIN_A = Person(mrn="MRN-41", family="Smith", given="Jordan", birth_date=date(1990, 1, 1), sex="F")
 TWIN_B = Person(mrn="MRN-42", family="Smith", given="Jordan", birth_date=date(1990, 1, 1), sex="M")
-TEAM_NAME = "Methadone Outreach Team"  # a name that reveals the kind of care
 
 
 @dataclass
@@ -36,17 +52,9 @@ class Program:
 @pytest.fixture
 def program(upgraded: Installation) -> Program:
     hospital = register_sender(upgraded, "st-marys")
-    clinic = register_sender(
-        upgraded,
-        "crisis-clinic",
-        org_type="part2_program",
-        part2_program=True,
-        agreements=("qsoa:2026-01-01",),
-    )
-    register_sender(
-        upgraded, "pd-springfield", org_type="police", agreements=("data_sharing_mou:2026-01-01",)
-    )
-    register_sender(upgraded, "pd-elsewhere", org_type="police", agreements=())
+    clinic = register_clinic(upgraded)
+    register_police(upgraded)
+    register_police(upgraded, "pd-elsewhere", "baa:2026-01-01")  # no MOU
     upgraded.admin("org", "add", "compliance", "--name", "Compliance office", "--type", "compliance")
     return Program(
         hospital=hospital,
@@ -55,101 +63,6 @@ def program(upgraded: Installation) -> Program:
         outsider=add_client(upgraded, "pd-elsewhere", "rms-2", "officer", "officer.smith", "--mfa"),
         compliance=add_client(upgraded, "compliance", "audit-app", "compliance_officer", "privacy.officer"),
     )
-
-
-def crisis_adt(person: Person, control_id: str, days_ago: int = 2) -> str:
-    """An ADT whose PV1-10 says crisis services: a behavioural-health crisis encounter."""
-    at = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y%m%d%H%M%S")
-    return adt(person, control_id=control_id, at=at).replace("|||||||PSY", "|||||||CRS")
-
-
-def push_hl7(server: Server, sender: Hospital, message: str) -> None:
-    answer = httpx.post(
-        f"{server.base_url}/hl7v2",
-        content=message.encode(),
-        headers={**sender.auth, "Content-Type": "x-application/hl7-v2+er7"},
-        timeout=30,
-    )
-    assert "MSA|AA|" in answer.text, answer.text
-
-
-def push_fhir(server: Server, sender: Hospital, path: str, document: dict[str, Any]) -> dict[str, Any]:
-    answer = httpx.post(
-        f"{server.base_url}/fhir/r4{path}",
-        content=json.dumps(document).encode(),
-        headers={**sender.auth, "Content-Type": "application/fhir+json"},
-        timeout=30,
-    )
-    assert answer.status_code in (200, 201), answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-def subject(person: Person) -> dict[str, Any]:
-    return {"identifier": {"system": MRN_SYSTEM, "value": person.mrn}, "display": "Synthetic Person"}
-
-
-def care_team(person: Person, name: str = TEAM_NAME) -> dict[str, Any]:
-    return {
-        "resourceType": "CareTeam",
-        "status": "active",
-        "name": name,
-        "subject": subject(person),
-        "period": {"start": "2026-10-01"},
-        "telecom": [{"system": "phone", "value": "555-0142"}],
-    }
-
-
-def crisis_plan(person: Person) -> dict[str, Any]:
-    return {
-        "resourceType": "CarePlan",
-        "status": "active",
-        "intent": "plan",
-        "title": "Crisis plan",
-        "subject": subject(person),
-        "period": {"start": "2026-10-01", "end": "2027-03-31"},
-    }
-
-
-def pull(server: Server, who: dict[str, str], **params: str) -> httpx.Response:
-    return httpx.get(f"{server.base_url}/fhir/r4/Flag", params=params, headers=who, timeout=30)
-
-
-def by_identifier(server: Server, who: dict[str, str], person: Person) -> httpx.Response:
-    return pull(server, who, **{"subject:identifier": f"{MRN_SYSTEM}|{person.mrn}"})
-
-
-def codes(bundle: dict[str, Any]) -> list[str]:
-    return sorted(
-        e["resource"]["code"]["coding"][0]["code"]
-        for e in bundle.get("entry", [])
-        if e["resource"]["resourceType"] == "Flag"
-    )
-
-
-def shape(bundle: dict[str, Any]) -> dict[str, Any]:
-    """A Bundle without its random id: what must not differ between kinds of 'nothing'."""
-    return {k: v for k, v in bundle.items() if k != "id"}
-
-
-def police_consent(person: Person, *classes: str) -> dict[str, Any]:
-    return consent(
-        subject(person),
-        classes=classes,
-        purposes=("COC",),
-        recipients=[recipient_class("police"), recipient_class("co_responder_team")],
-        part2_label="part2" in classes,
-    )
-
-
-def pull_records(installation: Installation) -> list[dict[str, Any]]:
-    """Every flag pull's audit record, in the order accepted (integrated first, then pending)."""
-    pending = installation.query("SELECT record_id, leaf FROM audit_pending ORDER BY id")
-    rows = installation.query("SELECT record_id, leaf FROM audit_entries ORDER BY idx")
-    integrated = {row[0] for row in rows}
-    rows += [row for row in pending if row[0] not in integrated]
-    records = [json.loads(bytes(row[1])) for row in rows]
-    return [r for r in records if r["action"] == "pull_flags"]
 
 
 def test_flags_follow_consent_part2_needs_its_own_and_revocation_hides_them(
@@ -209,12 +122,7 @@ def test_flags_follow_consent_part2_needs_its_own_and_revocation_hides_them(
     ]["security"]
 
     for consent_id, sender in ((part2["id"], program.clinic), (mental_health["id"], program.hospital)):
-        push_fhir(
-            server,
-            sender,
-            f"/Consent/{consent_id}/$revoke",
-            {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueCode": "patient-request"}]},
-        )
+        revoke(server, sender, consent_id)
     revoked = by_identifier(server, program.officer, ALEX).json()
     assert shape(revoked) == shape(nothing.json())  # revocation takes effect on the next request
 
