@@ -41,8 +41,8 @@ bench: $(STAMP)  ## Print ingest throughput, consent lookup and policy decision 
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/audit.py
 
-demo: $(STAMP)  ## The whole co-responder program in one command (arrives with the flows issue)
-	@echo "no demo yet: 'consent-gateway demo' arrives with the police and co-responder flows issue"
+demo: $(STAMP)  ## The whole co-responder program on a fresh SQLite in ./var/demo; leaves the gateway running
+	$(BIN)/consent-gateway demo
 
 lock: $(STAMP)  ## Re-pin requirements.lock after changing dependencies in pyproject.toml
 	$(BIN)/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e ' > requirements.lock

@@ -187,6 +187,31 @@ def serve(
         runtime.engine.dispose()
 
 
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="A fresh directory for the demo's database and keyring.")
+    ] = Path("./var/demo"),
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+    mllp_port: Annotated[int, typer.Option(help="MLLP port.")] = 2575,
+    stay: Annotated[
+        bool, typer.Option("--stay/--exit", help="Keep the gateway running afterwards (default).")
+    ] = True,
+) -> None:
+    """Run the whole co-responder program on a fresh SQLite: five organisations, HL7 v2 over
+    MLLP and FHIR pushes, a police incident, a consent, the flag pull before and after it, a
+    clinician's lookup, a revocation, the accounting of disclosures and a verified audit log."""
+    from gateway.demo import DemoError, run_demo
+
+    configure_logging("warning", json=True)
+    try:
+        run_demo(directory, port=port, mllp_port=mllp_port, stay=stay)
+    except DemoError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        print("\ndemo stopped")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to this version (safe to repeat)."""
