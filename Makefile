@@ -35,11 +35,12 @@ fmt: $(STAMP)
 	$(BIN)/ruff format $(PACKAGES) tests
 	$(BIN)/ruff check --fix $(PACKAGES) tests
 
-bench: $(STAMP)  ## Print ingest throughput, consent lookup and policy decision figures (never asserts timing); CGW_BENCH_DATABASE_URL for PostgreSQL
+bench: $(STAMP)  ## Print ingest, consent, policy, audit and flag-pull figures (never asserts timing; flag pulls need wrk); CGW_BENCH_DATABASE_URL for PostgreSQL
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/consents.py
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/flags.py
 
 demo: $(STAMP)  ## The whole co-responder program on a fresh SQLite in ./var/demo; leaves the gateway running
 	$(BIN)/consent-gateway demo

@@ -34,8 +34,19 @@ CONSENT_RESOURCE: dict[str, Any] = {
         {"name": "expire", "definition": "urn:consent-gateway:OperationDefinition:Consent-expire"},
     ],
 }
+FLAG_RESOURCE: dict[str, Any] = {
+    "type": "Flag",
+    "interaction": [{"code": "create"}, {"code": "search-type"}],
+    "searchParam": [
+        {"name": "subject:identifier", "type": "token"},
+        {"name": "family", "type": "string"},
+        {"name": "given", "type": "string"},
+        {"name": "birthdate", "type": "date"},
+    ],
+}
+SPECIAL_RESOURCES = {"Consent": CONSENT_RESOURCE, "Flag": FLAG_RESOURCE}
 IMPLEMENTED_RESOURCES: tuple[dict[str, Any], ...] = tuple(
-    CONSENT_RESOURCE if name == "Consent" else {"type": name, "interaction": [{"code": "create"}]}
+    SPECIAL_RESOURCES.get(name, {"type": name, "interaction": [{"code": "create"}]})
     for name in INGESTED_TYPES
 )
 SYSTEM_INTERACTIONS = ({"code": "transaction"}, {"code": "batch"})

@@ -40,6 +40,9 @@ def test_operator_endpoints_answer(server: Server) -> None:
     statement = CapabilityStatement.model_validate(metadata.json())
     assert statement.fhirVersion == "4.0.1"
     assert statement.rest[0].security.service[0].coding[0].code == "OAuth"
+    flag = next(r for r in statement.rest[0].resource if r.type == "Flag")
+    assert [i.code for i in flag.interaction] == ["create", "search-type"]
+    assert {p.name for p in flag.searchParam} == {"subject:identifier", "family", "given", "birthdate"}
     assert httpx.get(f"{server.base_url}/docs").status_code == 200
     openapi = httpx.get(f"{server.base_url}/openapi.json").json()
     assert {"/healthz", "/readyz", "/metrics", "/metadata", "/whoami"} <= set(openapi["paths"])
