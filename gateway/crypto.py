@@ -20,7 +20,9 @@ Example:
 
 from __future__ import annotations
 
+import json
 import secrets
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,6 +44,19 @@ def seal(keyring: Keyring, plaintext: bytes, *, associated_data: bytes) -> bytes
     header = _header(kid)
     nonce = secrets.token_bytes(NONCE_BYTES)
     return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + associated_data)
+
+
+def facts_associated_data(envelope_id: str) -> bytes:
+    """An envelope's facts are sealed apart from its payload, bound to its id and their role."""
+    return envelope_id.encode() + b"|facts"
+
+
+def open_facts(keyring: Keyring, envelope_id: str, sealed: bytes) -> dict[str, Any]:
+    """An envelope's facts. Raises: as `open_sealed`."""
+    facts: dict[str, Any] = json.loads(
+        open_sealed(keyring, sealed, associated_data=facts_associated_data(envelope_id))
+    )
+    return facts
 
 
 def open_sealed(keyring: Keyring, sealed: bytes, *, associated_data: bytes) -> bytes:

@@ -37,7 +37,7 @@ from audit.record import AuditRecord
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
 from gateway.store import audit as store
-from gateway.store.database import writer
+from gateway.store.database import utc, writer
 
 log = get_logger(__name__)
 
@@ -185,7 +185,7 @@ class AuditLog:
     def _checkpoint_row(self, connection: Connection, size: int, tree_root: bytes) -> dict[str, Any] | None:
         now = self._clock()
         latest = store.latest_checkpoint(connection=connection)
-        if latest is not None and _aware(latest.signed_at) > now:
+        if latest is not None and utc(latest.signed_at) > now:
             log.error("audit_clock_regressed")
             return None
         key = self._keyring.active_signing_key(AUDIT_KEY_PURPOSE)
@@ -275,10 +275,6 @@ def _entry_row(
         "decision": document.get("decision"),
         "recorded_at": datetime.fromisoformat(str(document["recorded"]).replace("Z", "+00:00")),
     }
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Integrator:

@@ -78,7 +78,7 @@ def flag_bundle(
             )
     if multiple_matches:
         entries.append({"resource": multiple_matches_outcome(), "search": {"mode": "outcome"}})
-    bundle["total"] = len(flags) if person_id is not None else 0
+    bundle["total"] = sum(1 for entry in entries if entry["resource"]["resourceType"] == "Flag")
     if entries:  # FHIR JSON has no empty arrays
         bundle["entry"] = entries
     return bundle

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from connectors.envelope import Demographics, RecordKind, SubjectRef
-from gateway.crypto import open_sealed
+from gateway.crypto import open_facts, open_sealed
 from gateway.flows.consents import ConsentService
 from gateway.flows.flag_bundle import ShownFlag, flag_bundle
 from gateway.flows.obligations import Channel, require_fulfillable, withheld_classes
@@ -33,6 +33,7 @@ from gateway.person_keys import subject_keys
 from gateway.registry.domain import Organization
 from gateway.store import envelopes as envelope_store
 from gateway.store import persons
+from gateway.store.database import utc
 from policies.catalog import Reason
 from policies.decision import Decision
 from policies.flags import DerivedFlag
@@ -187,9 +188,8 @@ class FlagService:
         return persons.holders(connection=connection, keys=[("fgb", keys.demographics)])
 
     def _open(self, row: Any) -> _Source:
-        aad = row.envelope_id.encode()
-        facts = json.loads(open_sealed(self._keyring, row.facts_sealed, associated_data=aad + b"|facts"))
-        started = _aware(row.occurred_at or row.received_at)
+        facts = open_facts(self._keyring, row.envelope_id, row.facts_sealed)
+        started = utc(row.occurred_at or row.received_at)
         return _Source(
             envelope_id=row.envelope_id,
             kind=row.kind,
@@ -272,15 +272,10 @@ def _period_end_ns(value: object) -> int | None:
     try:
         if len(value) == 10:
             return _ns(datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC))
-        return _ns(_aware(datetime.fromisoformat(value)))
+        return _ns(utc(datetime.fromisoformat(value)))
     except ValueError:
         return None
 
 
 def _ns(when: datetime) -> int:
     return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive UTC timestamps; PostgreSQL aware ones."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

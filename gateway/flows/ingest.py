@@ -36,7 +36,7 @@ from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, Header, parse, re
 from connectors.hl7v2.strict import parse_strict
 from connectors.hl7v2.to_envelope import to_envelope
 from consent_ledger import ConsentInvalid
-from gateway.crypto import seal
+from gateway.crypto import facts_associated_data, seal
 from gateway.flows.consents import ConsentRefused, ConsentService
 from gateway.flows.policy import Permit, PolicyDenied, PolicyGate
 from gateway.keyring import Keyring
@@ -535,7 +535,7 @@ def envelope_row(keyring: Keyring, envelope: Envelope, person_id: str) -> dict[s
         "warnings": ",".join(envelope.warnings),
         "payload_sha256": envelope.payload_sha256,
         "payload_sealed": seal(keyring, envelope.payload, associated_data=aad),
-        "facts_sealed": seal(keyring, facts, associated_data=aad + b"|facts"),
+        "facts_sealed": seal(keyring, facts, associated_data=facts_associated_data(envelope.envelope_id)),
     }
 
 

@@ -13,7 +13,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from audit.errors import AuditUnavailable
-from gateway.crypto import open_sealed, seal
+from gateway.crypto import open_facts, open_sealed, seal
 from gateway.flows.consents import ConsentService
 from gateway.flows.obligations import Channel, require_fulfillable, withheld_classes
 from gateway.flows.patients import find_person
@@ -44,7 +43,7 @@ from gateway.log_config import get_logger
 from gateway.store import disclosures as disclosure_store
 from gateway.store import envelopes as envelope_store
 from gateway.store import persons
-from gateway.store.database import writer
+from gateway.store.database import utc, writer
 from policies.decision import Decision
 from policies.vocabulary import Action, DataClass, Obligation, PurposeOfUse
 
@@ -180,12 +179,12 @@ class LookupService:
             kind=row.kind,
             source_org_id=row.source_org_id,
             source_format=row.source_format,
-            received_at=_aware(row.received_at),
-            occurred_at=_aware(row.occurred_at) if row.occurred_at else None,
+            received_at=utc(row.received_at),
+            occurred_at=utc(row.occurred_at) if row.occurred_at else None,
             data_classes=frozenset(filter(None, row.data_classes.split(","))),
             security_labels=frozenset(filter(None, row.security_labels.split(","))),
             payload=open_sealed(self._keyring, row.payload_sealed, associated_data=aad),
-            facts=json.loads(open_sealed(self._keyring, row.facts_sealed, associated_data=aad + b"|facts")),
+            facts=open_facts(self._keyring, row.envelope_id, row.facts_sealed),
         )
 
     def _record(
@@ -296,8 +295,3 @@ def _joined(health: Decision, cji: Decision) -> Decision:
         obligations=tuple(dict.fromkeys((*health.obligations, *cji.obligations))),
         reasons=tuple(dict.fromkeys((*health.reasons, *cji.reasons))),
     )
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive UTC timestamps; PostgreSQL aware ones."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -10,6 +10,7 @@ Invariants:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,11 @@ def check_schema_current(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision()
     if current != head:
         raise SchemaOutdated(current, head)
+
+
+def utc(value: datetime) -> datetime:
+    """A timestamp read back as aware UTC: SQLite hands back naive UTC values, PostgreSQL aware ones."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
