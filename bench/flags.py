@@ -47,7 +47,7 @@ from gateway.flows.ingest import Hl7Item  # noqa: E402
 from gateway.registry.domain import Sender  # noqa: E402
 from gateway.services import Services  # noqa: E402
 from gateway.settings import load_settings  # noqa: E402
-from gateway.store.database import bind_keyring, create_db_engine, upgrade  # noqa: E402
+from gateway.store.database import create_db_engine  # noqa: E402
 from policies.vocabulary import Role  # noqa: E402
 from tests.builders.consent import consent, recipient_class  # noqa: E402
 from tests.builders.hl7 import Person, adt  # noqa: E402
@@ -55,6 +55,7 @@ from tests.builders.program import MRN_SYSTEM, care_team, crisis_plan, subject  
 from tests.conftest import (  # noqa: E402
     Installation,
     free_port,
+    migrate,
     register_sender,
     start_server,
     stop_server,
@@ -151,15 +152,7 @@ def population() -> Iterator[Installation]:
 
 def prepared(root: Path, url: str) -> Installation:
     root.mkdir(parents=True, exist_ok=True)
-    installation = Installation(root=root, database_url=url)
-    settings = load_settings(database_url=url, keyring=installation.keyring)
-    engine = create_db_engine(settings)
-    try:
-        upgrade(engine)
-        bind_keyring(engine, open_keyring(settings).keyring_id)
-    finally:
-        engine.dispose()
-    return installation
+    return migrate(Installation(root=root, database_url=url))
 
 
 def officer_token(installation: Installation) -> str:

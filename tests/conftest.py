@@ -172,7 +172,11 @@ def installation(database_url: str, tmp_path: Path) -> Installation:
 
 @pytest.fixture
 def upgraded(installation: Installation) -> Installation:
-    """An installation whose schema is migrated and keyring created (in-process: the real
+    return migrate(installation)
+
+
+def migrate(installation: Installation) -> Installation:
+    """The installation with its schema migrated and keyring created (in-process: the real
     `db upgrade` executable is exercised by the CLI tests)."""
     settings = load_settings(database_url=installation.database_url, keyring=installation.keyring)
     engine = create_db_engine(settings)
