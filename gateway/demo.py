@@ -468,6 +468,8 @@ def run_demo(
     out: Callable[[str], None] = print,
 ) -> None:
     """Raises: DemoError."""
+    if port == mllp_port:
+        raise DemoError("the HTTP and MLLP ports must differ")
     started = time.monotonic()
     prepare(directory)
     settings = demo_settings(directory, host, port, mllp_port)

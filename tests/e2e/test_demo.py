@@ -12,19 +12,19 @@ from tests.conftest import free_port
 CLI = str(Path(sys.executable).with_name("consent-gateway"))
 
 
+def two_ports() -> tuple[int, int]:
+    """Two free ports, distinct: the same free port can be handed out twice in a row."""
+    http = free_port()
+    mllp = free_port()
+    while mllp == http:
+        mllp = free_port()
+    return http, mllp
+
+
 def run_demo(directory: Path) -> subprocess.CompletedProcess[str]:
+    http, mllp = two_ports()
     return subprocess.run(
-        [
-            CLI,
-            "demo",
-            "--dir",
-            str(directory),
-            "--port",
-            str(free_port()),
-            "--mllp-port",
-            str(free_port()),
-            "--exit",
-        ],
+        [CLI, "demo", "--dir", str(directory), "--port", str(http), "--mllp-port", str(mllp), "--exit"],
         capture_output=True,
         text=True,
         timeout=120,
