@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from audit.errors import ProofError
 from connectors.errors import MalformedMessage
+from gateway.api.purpose import parse_purpose
 from gateway.deps import RequesterDep, ServicesDep
 from gateway.flows.audit_queries import Entry, EntryQuery
 from policies.vocabulary import PurposeOfUse
@@ -33,14 +34,6 @@ FHIR_JSON = "application/fhir+json"
 PurposeHeader = Annotated[
     str, Header(alias="X-Purpose-Of-Use", max_length=16, description="HOVERSIGHT, or PATRQT for a patient")
 ]
-
-
-def _purpose(value: str) -> PurposeOfUse:
-    if value not in PurposeOfUse.__members__.values():
-        raise MalformedMessage(
-            "not an HL7 v3 PurposeOfUse code", code="code-invalid", location="X-Purpose-Of-Use"
-        )
-    return PurposeOfUse(value)
 
 
 def _b64(hashes: list[bytes]) -> list[str]:
@@ -109,7 +102,7 @@ async def entries(
     query = EntryQuery(
         person_id=person, org=org, decision=decision, since=since, until=until, after=after, limit=limit
     )
-    found = await run_in_threadpool(services.audit_queries.entries, requester, _purpose(purpose), query)
+    found = await run_in_threadpool(services.audit_queries.entries, requester, parse_purpose(purpose), query)
     return {
         "entries": [_entry_json(entry) for entry in found],
         "next_after": found[-1].index if len(found) == limit else None,
@@ -125,7 +118,7 @@ async def accounting(
     format: Annotated[str, Query(pattern="^(json|html)$")] = "json",
 ) -> Any:
     report = await run_in_threadpool(
-        services.audit_queries.accounting, requester, _purpose(purpose), person_id
+        services.audit_queries.accounting, requester, parse_purpose(purpose), person_id
     )
     if format == "html":
         return HTMLResponse(_accounting_html(report))
@@ -143,7 +136,7 @@ async def audit_events(
 ) -> JSONResponse:
     person_id = patient.removeprefix("Patient/")
     query = EntryQuery(person_id=person_id, after=after, limit=count)
-    found = await run_in_threadpool(services.audit_queries.entries, requester, _purpose(purpose), query)
+    found = await run_in_threadpool(services.audit_queries.entries, requester, parse_purpose(purpose), query)
     bundle = {
         "resourceType": "Bundle",
         "type": "searchset",

@@ -13,12 +13,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from connectors.envelope import Demographics
 from connectors.errors import MalformedMessage
+from gateway.api.purpose import PurposeHeader, parse_purpose
 from gateway.deps import RequesterDep, ServicesDep
 from gateway.flows.flags import FlagQuery
 from policies.vocabulary import PurposeOfUse
@@ -28,9 +29,6 @@ FHIR_JSON = "application/fhir+json"
 URI_SCHEMES = ("urn:", "http://", "https://")
 
 SearchText = Annotated[str | None, Query(max_length=200)]
-PurposeHeader = Annotated[
-    str, Header(alias="X-Purpose-Of-Use", max_length=16, description="HL7 v3 PurposeOfUse code")
-]
 
 _RESPONSES: dict[int | str, dict[str, str]] = {
     200: {"description": "searchset Bundle of Flags; empty when there is nothing the caller may see"},
@@ -53,15 +51,11 @@ async def search_flags(
     birthdate: Annotated[str | None, Query(max_length=12, description="YYYY-MM-DD")] = None,
     purpose: PurposeHeader = PurposeOfUse.COC.value,
 ) -> JSONResponse:
-    if purpose not in PurposeOfUse.__members__.values():
-        raise MalformedMessage(
-            "not an HL7 v3 PurposeOfUse code", code="code-invalid", location="X-Purpose-Of-Use"
-        )
     query = FlagQuery(
         requester=requester,
         identifier=_identifier(subject_identifier) if subject_identifier is not None else None,
         demographics=_demographics(family, given, birthdate),
-        purpose=PurposeOfUse(purpose),
+        purpose=parse_purpose(purpose),
     )
     if query.identifier is not None and query.demographics is not None:
         raise MalformedMessage(

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import MalformedMessage
+from gateway.api.purpose import PurposeHeader, parse_purpose
 from gateway.deps import CallerDep, RequesterDep, ServicesDep
 from gateway.flows.lookup import LookupRequest
 from policies.vocabulary import PurposeOfUse
@@ -21,9 +22,6 @@ from policies.vocabulary import PurposeOfUse
 router = APIRouter(prefix="/fhir/r4/Patient", tags=["FHIR R4 Patient"])
 FHIR_JSON = "application/fhir+json"
 
-PurposeHeader = Annotated[
-    str, Header(alias="X-Purpose-Of-Use", max_length=16, description="HL7 v3 PurposeOfUse code")
-]
 BreakGlassHeader = Annotated[
     str | None,
     Header(alias="X-Break-Glass", min_length=1, max_length=500, description="the emergency, in a sentence"),
@@ -80,16 +78,12 @@ async def _summary(
     patient: str | None = None,
     identifier: tuple[str | None, str] | None = None,
 ) -> JSONResponse:
-    if purpose not in PurposeOfUse.__members__.values():
-        raise MalformedMessage(
-            "not an HL7 v3 PurposeOfUse code", code="code-invalid", location="X-Purpose-Of-Use"
-        )
     lookup = LookupRequest(
         requester=requester,
         subject=caller.subject,
         patient=patient,
         identifier=identifier,
-        purpose=PurposeOfUse(purpose),
+        purpose=parse_purpose(purpose),
         break_glass=break_glass,
         request_id=getattr(request.state, "request_id", None),
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.flows.summary import p2_notice, security_coding
+from gateway.flows.summary import attach_p2_notice
 from policies.vocabulary import FLAG_CODE_SYSTEM, FLAG_DISPLAY, FlagCode
 
 _FLAG_IDS = uuid.UUID("5b0f6c1e-2f7d-4c55-9a43-1d4f3b7e8a21")  # namespace of stable Flag ids
@@ -67,15 +67,7 @@ def flag_bundle(
                 }
             )
         if notice:
-            bundle["meta"] = {"security": [security_coding("42CFRPart2"), security_coding("NORDSCLCD")]}
-            document = p2_notice(f"p2-notice-{bundle['id']}")
-            entries.append(
-                {
-                    "fullUrl": f"{base_url}/DocumentReference/{document['id']}",
-                    "resource": document,
-                    "search": {"mode": "include"},
-                }
-            )
+            attach_p2_notice(bundle, entries, base_url)
     if multiple_matches:
         entries.append({"resource": multiple_matches_outcome(), "search": {"mode": "outcome"}})
     bundle["total"] = sum(1 for entry in entries if entry["resource"]["resourceType"] == "Flag")

@@ -181,18 +181,23 @@ def summary_bundle(
     ]
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": bundle_id, "type": "searchset"}
     if notice:
-        bundle["meta"] = {"security": [security_coding("42CFRPart2"), security_coding("NORDSCLCD")]}
-        document = p2_notice(f"p2-notice-{bundle_id}")
-        entries.append(
-            {
-                "fullUrl": f"{base_url}/DocumentReference/{document['id']}",
-                "resource": document,
-                "search": {"mode": "include"},
-            }
-        )
+        attach_p2_notice(bundle, entries, base_url)
     bundle["total"] = len(records)
     bundle["entry"] = entries
     return bundle
+
+
+def attach_p2_notice(bundle: dict[str, Any], entries: list[dict[str, Any]], base_url: str) -> None:
+    """Label the Bundle 42CFRPart2/NORDSCLCD and include the notice as a DocumentReference."""
+    bundle["meta"] = {"security": [security_coding("42CFRPart2"), security_coding("NORDSCLCD")]}
+    document = p2_notice(f"p2-notice-{bundle['id']}")
+    entries.append(
+        {
+            "fullUrl": f"{base_url}/DocumentReference/{document['id']}",
+            "resource": document,
+            "search": {"mode": "include"},
+        }
+    )
 
 
 def discloses_part2(records: Iterable[StoredRecord]) -> bool:
