@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from gateway.settings import Settings
 from gateway.store.tables import GatewayMetaRow
+from gateway.store.write_lock import WriteLock
 
 SETTING = "CGW_DATABASE_URL"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -69,7 +70,10 @@ def create_db_engine(settings: Settings) -> Engine:
         connect_args["check_same_thread"] = False  # connections are pooled across server threads
         engine = create_engine(url, connect_args=connect_args)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        if url.database and url.database != ":memory:":
+            _queue_writers(engine, WriteLock(Path(url.database)))
+        else:
+            event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
@@ -87,6 +91,45 @@ def writer(engine: Engine) -> Engine:
 def _sqlite_begin(connection: Any) -> None:
     immediate = connection.get_execution_options().get(_WRITE_OPTION)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _queue_writers(engine: Engine, lock: WriteLock) -> None:
+    """Writers take `lock` before BEGIN IMMEDIATE and drop it after COMMIT or ROLLBACK."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def begin(connection: Any) -> None:
+        if not connection.get_execution_options().get(_WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection
+        lock.acquire(dbapi_connection)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release(dbapi_connection)
+            raise
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            lock.release(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            lock.release(dbapi_connection)
+
+    def dropped(dbapi_connection: Any, *_: Any) -> None:  # closed or invalidated mid-transaction
+        lock.release(dbapi_connection)
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine.pool, "invalidate", dropped)
+    event.listen(engine.pool, "close", dropped)
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
