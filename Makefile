@@ -23,7 +23,7 @@ run: $(STAMP)  ## Migrate and start the gateway on SQLite at http://127.0.0.1:80
 	$(BIN)/consent-gateway serve
 
 test: $(STAMP)  ## Run the whole suite on SQLite and on PostgreSQL
-	CGW_TEST_POSTGRES_URL="$${CGW_TEST_POSTGRES_URL:-$$(scripts/test-postgres.sh)}" $(BIN)/pytest
+	CGW_TEST_POSTGRES_URL="$${CGW_TEST_POSTGRES_URL:-$$(scripts/test-postgres.sh)}" $(BIN)/pytest -n auto
 
 lint: $(STAMP)  ## ruff (format + rules), mypy --strict, import-linter contracts
 	$(BIN)/ruff format --check $(PACKAGES) tests

@@ -188,10 +188,20 @@ def migrate(installation: Installation) -> Installation:
     return installation
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now and not handed out before in this process (the kernel may offer the same
+    one twice in a row). Another process can still take it before it is bound: `start_server`
+    retries on another port then."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 @dataclass
@@ -209,9 +219,10 @@ def start_server(installation: Installation, **env: str) -> Server:
     """Start `consent-gateway serve` on a free port and wait until it answers as *this* install.
 
     `free_port()` releases the port before `serve` binds it, so another gateway on the machine
-    (a concurrent test run) can take it and answer `/healthz`; requests with our tokens would then
-    fail with 401. The server is ours when its JWKS holds our keyring's token keys; otherwise
-    the start is retried on another port.
+    (a concurrent test run, or another pytest-xdist worker) can take it first: then our server
+    cannot bind, or theirs answers `/healthz` and requests with our tokens fail with 401. The
+    server is ours when its JWKS holds our keyring's token keys; otherwise the start is retried
+    on other ports.
     """
     for _attempt in range(3):
         server = _start_once(installation, dict(env))
@@ -230,7 +241,8 @@ def _our_token_kids(installation: Installation) -> set[str]:
 
 def _start_once(installation: Installation, env: dict[str, str]) -> Server | None:
     port = free_port()
-    mllp_port = int(env.pop("CGW_MLLP_PORT", 0)) or free_port()
+    chosen_mllp_port = int(env.pop("CGW_MLLP_PORT", 0))
+    mllp_port = chosen_mllp_port or free_port()
     log_path = installation.root / f"serve-{port}.log"
     with log_path.open("a") as log_file:
         process = subprocess.Popen(
@@ -245,6 +257,8 @@ def _start_once(installation: Installation, env: dict[str, str]) -> Server | Non
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if "address already in use" in log_path.read_text().lower() and not chosen_mllp_port:
+                return None  # a port was taken between free_port() and the bind
             raise AssertionError(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
