@@ -41,6 +41,7 @@ ALLOWED_FIELDS = frozenset(
         "port",
         "kid",
         "count",
+        "oldest_seconds",
         "environment",
         "version",
         "dropped_fields",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from gateway.auth.tokens import TokenVerifier
+from gateway.flows.audit_backlog import BacklogLimits
 from gateway.flows.audit_log import AuditLog, Integrator, default_origin
 from gateway.flows.audit_queries import AuditQueries
 from gateway.flows.consents import ConsentService
@@ -42,6 +43,11 @@ def audit_log(settings: Settings, keyring: Keyring, engine: Engine) -> AuditLog:
         keyring=keyring,
         origin=settings.audit_origin or default_origin(keyring),
         batch=settings.audit_batch,
+        backlog=BacklogLimits(
+            warn=settings.audit_backlog_warn,
+            refuse=settings.audit_backlog_refuse,
+            max_merge_delay=settings.audit_max_merge_delay,
+        ),
     )
 
 

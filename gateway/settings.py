@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     audit_origin: str | None = Field(default=None, pattern=r"^[^\s+]+$")  # default: per keyring
     audit_interval: float = Field(default=0.25, gt=0, le=60)  # seconds between integrations
     audit_batch: int = Field(default=1024, ge=1, le=100_000)  # records integrated per transaction
+    audit_backlog_warn: int = Field(default=2048, ge=1)  # pending records: warn, /readyz "behind"
+    audit_backlog_refuse: int = Field(default=4096, ge=1)  # pending records: refuse (503 / AE)
+    audit_max_merge_delay: float = Field(default=60.0, gt=0)  # seconds a record may wait: warn
 
     log_level: str = "info"
     log_json: bool = True
@@ -120,6 +123,12 @@ class Settings(BaseSettings):
             and self.oidc_jwks_url.startswith("http://")
         ):
             raise ValueError("CGW_OIDC_JWKS_URL must use https in production")
+        return self
+
+    @model_validator(mode="after")
+    def _backlog_limits_are_ordered(self) -> Settings:
+        if self.audit_backlog_warn > self.audit_backlog_refuse:
+            raise ValueError("CGW_AUDIT_BACKLOG_WARN must not exceed CGW_AUDIT_BACKLOG_REFUSE")
         return self
 
     @property

@@ -21,11 +21,11 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the database answers and its schema is current",
+    summary="Readiness: the database answers, its schema is current, the audit log accepts records",
     responses={503: {"description": "not ready; `checks` says which check failed"}},
 )
 def readyz(services: ServicesDep) -> Any:
-    checks = readiness(services.engine)
+    checks = readiness(services.engine, services.policy.audit)
     if not is_ready(checks):
         return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
     return {"status": "ready", "checks": checks}

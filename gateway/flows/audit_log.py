@@ -4,7 +4,8 @@ proofs, entries, export), over the gateway's database and keyring.
 Invariants:
 - Accept is a durable INSERT into `audit_pending`, in the transaction of whatever the decision
   let happen (`accept`) or in its own (`accept_now`, for refusals); only after that commit is
-  anything released. A failure is `AuditUnavailable`: the request fails closed with 503.
+  anything released. A failure is `AuditUnavailable`: the request fails closed with 503. So is
+  a backlog past its refuse limit (gateway/flows/audit_backlog.py): integration has stopped.
 - Integrate is single-writer: the PostgreSQL advisory lock (or SQLite's write lock) and a
   compare-and-swap on the head's size; it re-checks each pending leaf's hash and origin, assigns
   contiguous indices, stores completed subtrees, and signs a checkpoint for the new size in the
@@ -34,6 +35,7 @@ from audit.checkpoint import Checkpoint, NoteVerifier, public_bytes, sign
 from audit.errors import AuditUnavailable, ProofError
 from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
 from audit.record import AuditRecord
+from gateway.flows.audit_backlog import BacklogGuard, BacklogLimits
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
 from gateway.store import audit as store
@@ -63,6 +65,7 @@ class AuditLog:
         keyring: Keyring,
         origin: str,
         batch: int = 1024,
+        backlog: BacklogLimits | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._engine = engine
@@ -71,6 +74,7 @@ class AuditLog:
         self.origin = origin
         self._batch = batch
         self._clock = clock
+        self._backlog = BacklogGuard(backlog or BacklogLimits(), clock=clock)
 
     # --- accept -------------------------------------------------------------------------------
 
@@ -90,7 +94,12 @@ class AuditLog:
         return rows
 
     def accept(self, connection: Connection, records: Sequence[AuditRecord]) -> None:
-        """Accept records in the caller's transaction: they commit (or not) with its writes."""
+        """Accept records in the caller's transaction: they commit (or not) with its writes.
+
+        Raises:
+            AuditUnavailable: the backlog is past its refuse limit; the caller must fail closed.
+        """
+        self._backlog.admit(connection)
         store.add_pending(connection=connection, rows=self._rows(records))
 
     def accept_now(self, records: Sequence[AuditRecord]) -> None:
@@ -102,6 +111,7 @@ class AuditLog:
         rows = self._rows(records)
         try:
             with self._writer.begin() as connection:
+                self._backlog.admit(connection)
                 store.add_pending(connection=connection, rows=rows)
         except SQLAlchemyError as exc:
             log.error("audit_accept_failed", error_type=type(exc).__name__)
@@ -156,7 +166,15 @@ class AuditLog:
         total = 0
         while count := self.integrate():
             total += count
+        if total:
+            self._backlog.forget()  # admit again as soon as the backlog is down
         return total
+
+    def backlog_status(self) -> str:
+        """ok | behind | refusing: how far integration lags (read afresh; for `/readyz`)."""
+        self._backlog.forget()
+        with self._engine.connect() as connection:
+            return self._backlog.current(connection).status(self._backlog.limits)
 
     def checkpoint(self) -> str:
         """Integrate everything pending and return the checkpoint of the current size

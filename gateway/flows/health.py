@@ -1,22 +1,35 @@
-"""Readiness: can this instance serve requests right now (database answers, schema current)?"""
+"""Readiness: can this instance serve requests right now (database answers, schema current,
+the audit log accepts records)?"""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.flows.audit_log import AuditLog
 from gateway.store.database import DatabaseUnavailable, SchemaOutdated, check_schema_current
 
 
-def readiness(engine: Engine) -> dict[str, str]:
-    """The checks a load balancer reads; all values "ok"/"current" means ready."""
+def readiness(engine: Engine, audit: AuditLog) -> dict[str, str]:
+    """The checks a load balancer reads; see `is_ready`."""
     try:
         check_schema_current(engine)
     except SchemaOutdated:
         return {"database": "ok", "schema": "outdated"}
     except DatabaseUnavailable:
         return {"database": "unreachable"}
-    return {"database": "ok", "schema": "current"}
+    try:
+        audit_status = audit.backlog_status()
+    except SQLAlchemyError:
+        return {"database": "unreachable"}
+    return {"database": "ok", "schema": "current", "audit_log": audit_status}
 
 
 def is_ready(checks: dict[str, str]) -> bool:
-    return checks == {"database": "ok", "schema": "current"}
+    """Ready: the database answers at the current schema and the audit log is not refusing
+    (`behind` is ready: records are still accepted, and the operator has been warned)."""
+    return (
+        checks.get("database") == "ok"
+        and checks.get("schema") == "current"
+        and checks.get("audit_log") in {"ok", "behind"}
+    )

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from audit.errors import ProofError
 from gateway.store.tables import (
@@ -37,6 +37,12 @@ INTEGRATOR_LOCK = 0x61756469  # "audi": the PostgreSQL advisory lock of the sing
 def add_pending(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         connection.execute(insert(_pending), list(rows))
+
+
+def backlog(*, connection: Connection) -> tuple[int, Any]:
+    """How many records wait for integration, and when the oldest was accepted (None if none)."""
+    count, oldest = connection.execute(select(func.count(), func.min(_pending.c.accepted_at))).one()
+    return int(count), oldest
 
 
 def take_integrator_lock(connection: Connection) -> bool:
