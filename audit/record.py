@@ -36,6 +36,7 @@ class Kind:
 
     DECISION = "decision"  # a policy decision on a request (push, pull, lookup, consent, ...)
     AUDIT_READ = "access.audit-read"  # a read of the audit log itself (CJIS AU-9)
+    ACCOUNTING_SUSPENSION = "accounting.suspension"  # 45 CFR 164.528(a)(2), reference/audit-log.md 2.7
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,22 @@ Public, for anyone holding the log's public key (hashes only, no personal data):
 
 For compliance officers (AUDIT-ACCESS: role compliance_officer, purpose HOVERSIGHT or PATRQT in
 `X-Purpose-Of-Use`, decided and itself audited): `GET /audit/entries`,
-`GET /audit/accounting/{person_id}` (JSON, or a printable page with `?format=html`), and
-`GET /fhir/r4/AuditEvent?patient=` (the same records as FHIR AuditEvents, IHE BALP style).
+`GET /audit/accounting/{person_id}` (JSON, or a printable page with `?format=html`; with PATRQT
+the person's own copy, suspensions applied), `POST /audit/accounting/{person_id}/suspensions`
+(an agency's 45 CFR 164.528(a)(2) statement, HOVERSIGHT), and `GET /fhir/r4/AuditEvent?patient=`
+(the same records as FHIR AuditEvents, IHE BALP style).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from audit.errors import ProofError
@@ -26,6 +29,7 @@ from connectors.errors import MalformedMessage
 from gateway.api.purpose import parse_purpose
 from gateway.deps import RequesterDep, ServicesDep
 from gateway.flows.audit_queries import Entry, EntryQuery
+from gateway.flows.suspensions import Suspension, SuspensionInvalid
 from policies.vocabulary import PurposeOfUse
 
 router = APIRouter(tags=["audit"])
@@ -125,6 +129,39 @@ async def accounting(
     return report
 
 
+class SuspensionRequest(BaseModel):
+    """An agency's statement that an accounting would impede it (45 CFR 164.528(a)(2))."""
+
+    agency: str = Field(max_length=64, description="org id of the police or oversight agency")
+    statement: Literal["written", "oral"]
+    reference: str = Field(max_length=64, description="the statement's or case's reference id")
+    start: date
+    end: date
+
+
+@router.post(
+    "/audit/accounting/{person_id}/suspensions",
+    status_code=201,
+    summary="Suspend a person's accounting of disclosures to an agency (45 CFR 164.528(a)(2))",
+)
+async def suspend_accounting(
+    services: ServicesDep,
+    requester: RequesterDep,
+    person_id: str,
+    body: SuspensionRequest,
+    purpose: PurposeHeader = PurposeOfUse.HOVERSIGHT.value,
+) -> dict[str, Any]:
+    suspension = Suspension(
+        agency=body.agency, statement=body.statement, reference=body.reference, start=body.start, end=body.end
+    )
+    try:
+        return await run_in_threadpool(
+            services.audit_queries.suspend, requester, parse_purpose(purpose), person_id, suspension
+        )
+    except SuspensionInvalid as invalid:
+        raise MalformedMessage(str(invalid), code="value", location=invalid.location) from None
+
+
 @router.get("/fhir/r4/AuditEvent", summary="Audit records as FHIR AuditEvents (compliance)")
 async def audit_events(
     services: ServicesDep,
@@ -156,7 +193,7 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
     }
 
 
-_ACTIONS = {
+_ACTIONS = {  # AuditEvent.action by record action
     "push_record": "C",
     "pull_flags": "R",
     "lookup_record": "R",
@@ -249,7 +286,9 @@ def _accounting_row(d: dict[str, Any]) -> str:
         f"<small>{e(str(recipient['org_id']))}</small></td>"
         f"<td>{e(d['description'])}{part2}</td>"
         f"<td>{e(str(d['purpose']))}</td><td>{basis}</td>"
-        f"<td>{'yes' if d['break_glass'] else ''}</td><td><code>{d['index']}</code></td></tr>"
+        f"<td>{'yes' if d['break_glass'] else ''}"
+        f"{'<br><strong>suspended</strong>' if d.get('suspended') else ''}</td>"
+        f"<td><code>{d['index']}</code></td></tr>"
     )
 
 

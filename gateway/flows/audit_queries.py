@@ -7,6 +7,10 @@ Invariants:
 - Reports are rendered from the leaf bytes, re-parsed strictly, never from the query columns
   (which are copies outside the hash, reference/audit-log.md T2); a row whose columns disagree
   with its leaf is reported with the leaf's content and flagged.
+- A suspension (45 CFR 164.528(a)(2)) is itself a log record. Asked for the person (PATRQT), the
+  accounting leaves out disclosures to an agency whose suspension is in force, and says nothing
+  of it; for oversight (HOVERSIGHT) it shows every disclosure, marks those suspended, and lists
+  the suspensions. Suspensions still waiting for integration count too.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from audit.record import Kind, parse_leaf
 from gateway.flows.obligations import Channel
 from gateway.flows.policy import PolicyGate, Requester
 from gateway.flows.registry import RegistryService
+from gateway.flows.suspensions import AGENCY_TYPES, Suspension, SuspensionInvalid
 from gateway.store import audit as store
 from policies.catalog import load_catalog
 from policies.errors import PolicyLoadError
@@ -30,6 +35,7 @@ from policies.vocabulary import Action, PurposeOfUse
 ACCOUNTING_YEARS = 6  # 45 CFR 164.528(a)(1): disclosures in the six years before the request
 DISCLOSING_ACTIONS = frozenset({Action.LOOKUP_RECORD.value, Action.PULL_FLAGS.value})
 PAGE_LIMIT = 500
+PENDING_SCAN = 100_000  # pending records searched for suspensions not yet integrated
 
 
 @dataclass(frozen=True)
@@ -97,11 +103,13 @@ class AuditQueries:
     def accounting(
         self, requester: Requester, purpose: PurposeOfUse, person_id: str, *, now: datetime | None = None
     ) -> dict[str, Any]:
-        """The accounting of disclosures (45 CFR 164.528(b); 42 CFR 2.24 for Part 2) for a person."""
+        """The accounting of disclosures (45 CFR 164.528(b); 42 CFR 2.24 for Part 2) for a person,
+        with suspensions applied (see the module's invariants)."""
         self.authorise(requester, purpose, person_id, "accounting")
         now = now or datetime.now(UTC)
         since = now - timedelta(days=365 * ACCOUNTING_YEARS + 2)
         disclosures = []
+        suspensions: list[Suspension] = []
         after = -1
         with self._policy.audit.reader() as connection:
             while rows := store.entries(
@@ -112,7 +120,14 @@ class AuditQueries:
                     entry = _entry(row)
                     if _is_disclosure(entry.record, person_id):
                         disclosures.append(self._disclosure(entry))
-        return {
+                    elif found := _suspension(entry.record, person_id):
+                        suspensions.append(found)
+            suspensions += _pending_suspensions(connection, person_id)
+        suspensions = list(dict.fromkeys(suspensions))  # integrated between the two reads: once
+        silenced = {s.agency for s in suspensions if s.in_force(now.date())}
+        for disclosure in disclosures:
+            disclosure["suspended"] = disclosure["recipient"]["org_id"] in silenced
+        report: dict[str, Any] = {
             "person_id": person_id,
             "generated": now.isoformat(),
             "period": {"from": since.date().isoformat(), "to": now.date().isoformat()},
@@ -120,6 +135,44 @@ class AuditQueries:
             "disclosures": disclosures,
             "log": {"origin": self._policy.audit.origin, "size": self._policy.audit.head().size},
         }
+        if purpose is PurposeOfUse.PATRQT:  # the person's own copy: suspended rows are left out
+            report["disclosures"] = [d for d in disclosures if not d.pop("suspended")]
+        else:
+            report["suspensions"] = [s.as_json(now.date()) for s in suspensions]
+        return report
+
+    def suspend(
+        self, requester: Requester, purpose: PurposeOfUse, person_id: str, suspension: Suspension
+    ) -> dict[str, Any]:
+        """Record an agency's suspension of this person's accounting, as an entry of the log.
+
+        Raises:
+            SuspensionInvalid; PolicyDenied; PolicyUnavailable; AuditUnavailable.
+        """
+        if purpose is not PurposeOfUse.HOVERSIGHT:
+            raise SuspensionInvalid("X-Purpose-Of-Use", "a suspension is recorded for oversight (HOVERSIGHT)")
+        suspension.check()
+        agency = self._registry.get_org(suspension.agency)
+        if agency is None or agency.org_type not in AGENCY_TYPES:
+            raise SuspensionInvalid(
+                "agency",
+                "must be a registered law-enforcement (police) or health-oversight (compliance) "
+                "organisation (45 CFR 164.528(a)(2))",
+            )
+        decision_input = self._policy.build_input(
+            action=Action.QUERY_AUDIT,
+            purpose=purpose,
+            requester=requester,
+            classes=["phi"],
+            kind="audit",
+            person_id=person_id,
+        )
+        decision = self._policy.require(decision_input, Channel.AUDIT_QUERY, requester)
+        record = self._policy.record(
+            decision_input, decision, requester, outcome="recorded", detail=suspension.detail()
+        )
+        self._policy.audit.accept_now([replace(record, kind=Kind.ACCOUNTING_SUSPENSION)])
+        return {"person_id": person_id, **suspension.as_json(datetime.now(UTC).date())}
 
     def _disclosure(self, entry: Entry) -> dict[str, Any]:
         record = entry.record
@@ -189,6 +242,29 @@ def _is_disclosure(record: Mapping[str, Any], person_id: str) -> bool:
         and record.get("decision") == "permit"
         and record.get("outcome") == "disclosed"
     )
+
+
+def _suspension(record: Mapping[str, Any], person_id: str) -> Suspension | None:
+    if record.get("kind") != Kind.ACCOUNTING_SUSPENSION or record.get("person_id") != person_id:
+        return None
+    detail = record.get("detail")
+    return Suspension.from_detail(detail) if isinstance(detail, Mapping) else None
+
+
+def _pending_suspensions(connection: Any, person_id: str) -> list[Suspension]:
+    """Suspensions accepted but not yet integrated (an omission must never wait for the tree)."""
+    found = []
+    for row in store.pending_batch(connection=connection, limit=PENDING_SCAN):
+        leaf = bytes(row.leaf)
+        if Kind.ACCOUNTING_SUSPENSION.encode() not in leaf:
+            continue
+        try:
+            record = parse_leaf(leaf)
+        except RecordError:
+            continue
+        if suspension := _suspension(record, person_id):
+            found.append(suspension)
+    return found
 
 
 def _describe(classes: list[str], kinds: object, flags: object = None) -> str:
