@@ -71,6 +71,24 @@ class AuditQueries:
 
         Raises: PolicyDenied; PolicyUnavailable; AuditUnavailable.
         """
+        self._decide_and_record(
+            requester, purpose, person_id, kind=Kind.AUDIT_READ, outcome="read", detail={"query": what}
+        )
+
+    def _decide_and_record(
+        self,
+        requester: Requester,
+        purpose: PurposeOfUse,
+        person_id: str | None,
+        *,
+        kind: str,
+        outcome: str,
+        detail: dict[str, Any],
+    ) -> None:
+        """The AUDIT-ACCESS decision, and its record of `kind` accepted before anything else.
+
+        Raises: PolicyDenied (recorded); PolicyUnavailable; AuditUnavailable.
+        """
         decision_input = self._policy.build_input(
             action=Action.QUERY_AUDIT,
             purpose=purpose,
@@ -80,10 +98,8 @@ class AuditQueries:
             person_id=person_id,
         )
         decision = self._policy.require(decision_input, Channel.AUDIT_QUERY, requester)
-        record = self._policy.record(
-            decision_input, decision, requester, outcome="read", detail={"query": what}
-        )
-        self._policy.audit.accept_now([replace(record, kind=Kind.AUDIT_READ)])
+        record = self._policy.record(decision_input, decision, requester, outcome=outcome, detail=detail)
+        self._policy.audit.accept_now([replace(record, kind=kind)])
 
     def entries(self, requester: Requester, purpose: PurposeOfUse, query: EntryQuery) -> list[Entry]:
         self.authorise(requester, purpose, query.person_id, "entries")
@@ -159,19 +175,14 @@ class AuditQueries:
                 "must be a registered law-enforcement (police) or health-oversight (compliance) "
                 "organisation (45 CFR 164.528(a)(2))",
             )
-        decision_input = self._policy.build_input(
-            action=Action.QUERY_AUDIT,
-            purpose=purpose,
-            requester=requester,
-            classes=["phi"],
-            kind="audit",
-            person_id=person_id,
+        self._decide_and_record(
+            requester,
+            purpose,
+            person_id,
+            kind=Kind.ACCOUNTING_SUSPENSION,
+            outcome="recorded",
+            detail=suspension.detail(),
         )
-        decision = self._policy.require(decision_input, Channel.AUDIT_QUERY, requester)
-        record = self._policy.record(
-            decision_input, decision, requester, outcome="recorded", detail=suspension.detail()
-        )
-        self._policy.audit.accept_now([replace(record, kind=Kind.ACCOUNTING_SUSPENSION)])
         return {"person_id": person_id, **suspension.as_json(datetime.now(UTC).date())}
 
     def _disclosure(self, entry: Entry) -> dict[str, Any]:

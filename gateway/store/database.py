@@ -3,7 +3,8 @@
 Invariants:
 - SQLite runs in WAL mode with `synchronous=FULL` (a committed transaction survives power
   loss), foreign keys on, and `recursive_triggers=ON` (so append-only triggers also fire on
-  REPLACE) on every connection.
+  REPLACE) on every connection. Its writers (BEGIN IMMEDIATE) queue on a file lock beside the
+  database, across threads and processes (gateway/store/write_lock.py).
 - The gateway serves only on a schema at Alembic's head revision; `db upgrade` gets it there.
 - Error messages name the setting (CGW_DATABASE_URL) and the cause, never the password.
 """
@@ -99,15 +100,13 @@ def _queue_writers(engine: Engine, lock: WriteLock) -> None:
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def begin(connection: Any) -> None:
-        if not connection.get_execution_options().get(_WRITE_OPTION):
-            connection.exec_driver_sql("BEGIN")
-            return
-        dbapi_connection = connection.connection
-        lock.acquire(dbapi_connection)
+        writing = connection.get_execution_options().get(_WRITE_OPTION)
+        if writing:
+            lock.acquire(connection.connection)
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _sqlite_begin(connection)
         except BaseException:
-            lock.release(dbapi_connection)
+            lock.release(connection.connection)  # a no-op unless this connection holds it
             raise
 
     def do_commit(dbapi_connection: Any) -> None:

@@ -14,28 +14,14 @@ import pytest
 from sqlalchemy import Engine, text
 
 from audit.errors import AuditUnavailable
-from audit.record import AuditRecord, Kind
 from gateway.flows.audit_backlog import BacklogLimits
 from gateway.flows.audit_log import AuditLog
 from gateway.keyring import load_keyring
 from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
+from tests.builders.audit import push_record
 from tests.builders.hl7 import Person, adt
 from tests.conftest import Installation, register_sender, start_server, stop_server
-
-
-def record(n: int) -> AuditRecord:
-    return AuditRecord(
-        kind=Kind.DECISION,
-        action="push_record",
-        decision="permit",
-        outcome="stored",
-        recorded=datetime.now(UTC),
-        requester={"org": "st-marys", "client": "st-marys-ehr", "user": None},
-        purpose="COC",
-        person_id=f"person-{n}",
-        reasons=["PUSH-INGEST"],
-    )
 
 
 @pytest.fixture
@@ -60,26 +46,26 @@ def test_past_the_refuse_limit_nothing_is_accepted_until_integration_catches_up(
 ) -> None:
     log = audit_log(engine, upgraded, BacklogLimits(warn=2, refuse=4, recheck=0))
     for n in range(4):
-        log.accept_now([record(n)])
+        log.accept_now([push_record(n)])
     assert log.backlog_status() == "refusing"
     with pytest.raises(AuditUnavailable, match="too far behind"):
-        log.accept_now([record(4)])
+        log.accept_now([push_record(4)])
     with pytest.raises(AuditUnavailable), engine.begin() as connection:
-        log.accept(connection, [record(5)])
+        log.accept(connection, [push_record(5)])
     assert pending(engine) == 4  # the refused records were not written
     assert log.integrate_all() == 4
     assert log.backlog_status() == "ok"
-    log.accept_now([record(6)])
+    log.accept_now([push_record(6)])
     assert pending(engine) == 1
 
 
 def test_behind_means_warned_but_still_accepting(engine: Engine, upgraded: Installation) -> None:
     log = audit_log(engine, upgraded, BacklogLimits(warn=2, refuse=10, recheck=0))
-    log.accept_now([record(0)])
+    log.accept_now([push_record(0)])
     assert log.backlog_status() == "ok"
-    log.accept_now([record(1), record(2)])
+    log.accept_now([push_record(1), push_record(2)])
     assert log.backlog_status() == "behind"
-    log.accept_now([record(3)])
+    log.accept_now([push_record(3)])
     assert pending(engine) == 4
 
 
@@ -93,7 +79,7 @@ def test_a_record_waiting_past_the_merge_delay_is_behind(engine: Engine, upgrade
         backlog=BacklogLimits(warn=100, refuse=200, max_merge_delay=60, recheck=0),
         clock=lambda: now[0],
     )
-    log.accept_now([record(0)])
+    log.accept_now([push_record(0)])
     now[0] += timedelta(seconds=59)
     assert log.backlog_status() == "ok"
     now[0] += timedelta(seconds=2)
@@ -106,11 +92,11 @@ def test_the_count_is_read_once_per_recheck_interval(engine: Engine, upgraded: I
     """Between two reads the refuse limit can be passed: that is the price of one query a second."""
     log = audit_log(engine, upgraded, BacklogLimits(warn=1, refuse=2, recheck=3600))
     for n in range(5):
-        log.accept_now([record(n)])
+        log.accept_now([push_record(n)])
     assert pending(engine) == 5
     assert log.backlog_status() == "refusing"  # /readyz always reads afresh
     with pytest.raises(AuditUnavailable):
-        log.accept_now([record(5)])
+        log.accept_now([push_record(5)])
 
 
 def test_a_stopped_integrator_makes_the_gateway_warn_then_refuse(upgraded: Installation) -> None:

@@ -23,11 +23,11 @@ from sqlalchemy import text
 
 from audit.checkpoint import NoteVerifier, open_note
 from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from audit.record import AuditRecord, Kind
 from gateway.keyring import load_keyring
 from gateway.services import audit_log
 from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
+from tests.builders.audit import push_record
 from tests.builders.consent import consent, recipient_class
 from tests.builders.hl7 import Person, adt
 from tests.conftest import Installation, Server, add_client, register_sender, start_server, stop_server
@@ -274,21 +274,7 @@ def _seeded_log(installation: Installation, count: int, org_id: str = "st-marys"
     try:
         log = audit_log(settings, load_keyring(installation.keyring), engine)
         for n in range(count):
-            log.accept_now(
-                [
-                    AuditRecord(
-                        kind=Kind.DECISION,
-                        action="push_record",
-                        decision="permit",
-                        outcome="stored",
-                        recorded=datetime.now(UTC),
-                        requester={"org": org_id, "client": f"{org_id}-ehr", "user": None},
-                        purpose="COC",
-                        person_id=f"person-{n}",
-                        reasons=["PUSH-INGEST"],
-                    )
-                ]
-            )
+            log.accept_now([push_record(n, org_id)])
             if n % 4 == 3:
                 log.integrate_all()
         log.checkpoint()
