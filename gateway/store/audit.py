@@ -34,9 +34,12 @@ _head = AuditHeadRow.__table__  # type: ignore[attr-defined]
 INTEGRATOR_LOCK = 0x61756469  # "audi": the PostgreSQL advisory lock of the single integrator
 
 
+_INSERT_PENDING = insert(_pending)  # built once: every accepted record runs it
+
+
 def add_pending(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        connection.execute(insert(_pending), list(rows))
+        connection.execute(_INSERT_PENDING, list(rows))
 
 
 def backlog(*, connection: Connection) -> tuple[int, Any]:

@@ -20,9 +20,21 @@ _envelopes = EnvelopeRow.__table__  # type: ignore[attr-defined]
 _receipts = IngestReceiptRow.__table__  # type: ignore[attr-defined]
 
 
+# Built once: the HL7 group commit runs these every batch, and building one cost more than running it.
+_INSERT_ENVELOPES = insert(_envelopes)
+# executemany with RETURNING: SQLAlchemy sends one multi-row INSERT ("insertmanyvalues") from a
+# statement compiled once, where .values(rows) would compile afresh every batch.
+_CLAIM = {
+    dialect: insert_for(_receipts)
+    .on_conflict_do_nothing()
+    .returning(_receipts.c.source_org_id, _receipts.c.message_key)
+    for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+
+
 def insert_envelopes(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        connection.execute(insert(_envelopes), list(rows))
+        connection.execute(_INSERT_ENVELOPES, list(rows))
 
 
 def receipts(*, connection: Connection, org_id: str, message_keys: Sequence[str]) -> dict[str, str]:
@@ -44,14 +56,7 @@ def claim_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) ->
     """
     if not rows:
         return set()
-    dialect_insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
-    # executemany with RETURNING: SQLAlchemy sends one multi-row INSERT ("insertmanyvalues")
-    # from a statement compiled once, where .values(rows) would compile afresh every batch.
-    statement = (
-        dialect_insert(_receipts)
-        .on_conflict_do_nothing()
-        .returning(_receipts.c.source_org_id, _receipts.c.message_key)
-    )
+    statement = _CLAIM[connection.dialect.name]
     return {(org_id, key) for org_id, key in connection.execute(statement, list(rows))}
 
 

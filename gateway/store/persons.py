@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlmodel import col
 
 from gateway.person_keys import SubjectKeys
@@ -111,9 +111,9 @@ class BatchResolver:
     def flush(self) -> None:
         """Write the new people, keys and possible-duplicate tasks (before rows that refer to them)."""
         if self._persons:
-            self._connection.execute(insert(_persons), self._persons)
+            self._connection.execute(_INSERT_PERSONS, self._persons)
         if self._keys:
-            self._connection.execute(insert(_keys), self._keys)
+            self._connection.execute(_INSERT_KEYS, self._keys)
         _flag_duplicates(self._connection, list(dict.fromkeys(self._duplicates)))
         self._persons, self._keys, self._duplicates = [], [], []
 
@@ -196,16 +196,26 @@ def _lock_keys(connection: Connection, keys: list[tuple[str, str]]) -> None:
     )
 
 
+# Built once: every group commit runs these, and building a statement cost more than running it.
+_INSERT_PERSONS = insert(_persons)
+_INSERT_KEYS = insert(_keys)
+_INSERT_DUPLICATES = insert(_duplicates)
+_OPEN_DUPLICATES = select(_duplicates.c.person_id, _duplicates.c.candidate_person_id).where(
+    _duplicates.c.person_id.in_(bindparam("people", expanding=True))
+)
+_HOLDERS = (
+    select(_keys.c.kind, _keys.c.key_hash, _keys.c.person_id, _persons.c.merged_into)
+    .join(_persons, _persons.c.person_id == _keys.c.person_id)
+    .where(_keys.c.key_hash.in_(bindparam("hashes", expanding=True)))
+    .order_by(_keys.c.id)
+)
+
+
 def _lookup(connection: Connection, keys: list[tuple[str, str]]) -> _Found:
     found = _Found(holders={}, raw=set())
     if not keys:
         return found
-    rows = connection.execute(
-        select(_keys.c.kind, _keys.c.key_hash, _keys.c.person_id, _persons.c.merged_into)
-        .join(_persons, _persons.c.person_id == _keys.c.person_id)
-        .where(_keys.c.key_hash.in_([k for _, k in keys]))
-        .order_by(_keys.c.id)
-    ).all()
+    rows = connection.execute(_HOLDERS, {"hashes": [k for _, k in keys]}).all()
     for kind, key_hash, person_id, merged_into in rows:
         found.raw.add((kind, key_hash, person_id))
         holder = canonical(connection, merged_into) if merged_into else person_id
@@ -219,20 +229,14 @@ def _flag_duplicates(connection: Connection, pairs: list[tuple[str, str, str]]) 
     """Record possible-duplicate tasks not already open, in one query and one insert."""
     if not pairs:
         return
-    existing = set(
-        connection.execute(
-            select(_duplicates.c.person_id, _duplicates.c.candidate_person_id).where(
-                _duplicates.c.person_id.in_(sorted({p for p, _, _ in pairs}))
-            )
-        ).all()
-    )
+    existing = set(connection.execute(_OPEN_DUPLICATES, {"people": sorted({p for p, _, _ in pairs})}).all())
     rows = [
         {"person_id": p, "candidate_person_id": c, "reason": r, "created_at": _now(), "resolved_at": None}
         for p, c, r in pairs
         if (p, c) not in existing
     ]
     if rows:
-        connection.execute(insert(_duplicates), rows)
+        connection.execute(_INSERT_DUPLICATES, rows)
 
 
 def _now() -> datetime:
