@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
@@ -31,6 +32,7 @@ SETTING = "CGW_DATABASE_URL"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 KEYRING_ID_KEY = "keyring_id"
 _WRITE_OPTION = "cgw_write"
+_AFTER_COMMIT = "cgw_after_commit"
 
 
 class DatabaseError(Exception):
@@ -70,13 +72,50 @@ def create_db_engine(settings: Settings) -> Engine:
             Path(url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         connect_args["check_same_thread"] = False  # connections are pooled across server threads
         engine = create_engine(url, connect_args=connect_args)
+        _run_after_commit(engine)
         event.listen(engine, "connect", _sqlite_pragmas)
         if url.database and url.database != ":memory:":
             _queue_writers(engine, WriteLock(Path(url.database)))
         else:
             event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    _run_after_commit(engine)
+    return engine
+
+
+def after_commit(connection: Connection, callback: Callable[[], None]) -> None:
+    """Run `callback` once the transaction open on `connection` has committed; never if it rolls
+    back or the commit fails. For what may only follow durability (e.g. counting an audit record
+    as issued). Callbacks run in the committing thread and must be quick."""
+    connection.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _run_after_commit(engine: Engine) -> None:
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        callbacks = _take_callbacks(dbapi_connection)
+        commit(dbapi_connection)  # raises: the callbacks are dropped with the transaction
+        for callback in callbacks:
+            callback()
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        _take_callbacks(dbapi_connection)
+        rollback(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+def _take_callbacks(dbapi_connection: Any) -> list[Callable[[], None]]:
+    """The pool proxy's callbacks (its `info` is the connection's), removed."""
+    try:
+        info = dbapi_connection.info
+    except (AttributeError, NotImplementedError):  # a raw DBAPI connection, or a proxy without one
+        return []
+    return list(info.pop(_AFTER_COMMIT, ())) if isinstance(info, dict) else []
 
 
 def writer(engine: Engine) -> Engine:
