@@ -25,6 +25,7 @@ from multiprocessing.synchronize import Event
 from sqlalchemy import Engine
 
 from gateway.bootstrap import open_runtime
+from gateway.flows.audit_log import Integrator
 from gateway.flows.ingest import IngestService
 from gateway.flows.registry import RegistryService
 from gateway.keyring import Keyring
@@ -60,15 +61,13 @@ def _terminate_with_parent() -> None:
 
 
 async def _serve(settings: Settings, engine: Engine, keyring: Keyring, ready: Event, parent_pid: int) -> None:
+    policy = policy_gate(settings, keyring, engine)
     committer = GroupCommitter(
-        IngestService(
-            engine=engine,
-            keyring=keyring,
-            strict_hl7=settings.hl7_strict,
-            policy=policy_gate(settings, keyring, engine),
-        ),
+        IngestService(engine=engine, keyring=keyring, strict_hl7=settings.hl7_strict, policy=policy),
         pipelined=settings.is_sqlite,
     )
+    reconciler = Integrator(policy.audit, settings.audit_interval, integrate=False)  # its own receipts
+    reconciler.start()
     await committer.start()
     server = MllpServer(
         settings=settings, registry=RegistryService(engine), committer=committer, reuse_port=True
@@ -87,6 +86,7 @@ async def _serve(settings: Settings, engine: Engine, keyring: Keyring, ready: Ev
             stop.set()
     await server.stop()
     await committer.stop()
+    reconciler.stop()
 
 
 class WorkerPool:

@@ -36,10 +36,11 @@ from audit.errors import AuditUnavailable, ProofError
 from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
 from audit.record import AuditRecord
 from gateway.flows.audit_backlog import BacklogGuard, BacklogLimits
+from gateway.flows.audit_receipts import CHECK_CHUNK, Receipts
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
 from gateway.store import audit as store
-from gateway.store.database import utc, writer
+from gateway.store.database import after_commit, utc, writer
 
 log = get_logger(__name__)
 
@@ -75,6 +76,7 @@ class AuditLog:
         self._batch = batch
         self._clock = clock
         self._backlog = BacklogGuard(backlog or BacklogLimits(), clock=clock)
+        self.receipts = Receipts(self._backlog.limits.max_merge_delay)
 
     # --- accept -------------------------------------------------------------------------------
 
@@ -100,7 +102,7 @@ class AuditLog:
             AuditUnavailable: the backlog is past its refuse limit; the caller must fail closed.
         """
         self._backlog.admit(connection)
-        store.add_pending(connection=connection, rows=self._rows(records))
+        self._add(connection, self._rows(records))
 
     def accept_now(self, records: Sequence[AuditRecord]) -> None:
         """Accept records in a transaction of their own (refusals, reads of the log).
@@ -112,10 +114,26 @@ class AuditLog:
         try:
             with self._writer.begin() as connection:
                 self._backlog.admit(connection)
-                store.add_pending(connection=connection, rows=rows)
+                self._add(connection, rows)
         except SQLAlchemyError as exc:
             log.error("audit_accept_failed", error_type=type(exc).__name__)
             raise AuditUnavailable("the audit log cannot accept records") from None
+
+    def _add(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        store.add_pending(connection=connection, rows=rows)
+        record_ids = [row["record_id"] for row in rows]
+        after_commit(connection, lambda: self.receipts.issued(record_ids))
+
+    def reconcile(self) -> int:
+        """Check the receipts past the merge delay; the number of records found missing."""
+        due = self.receipts.due()  # still pending ones go back, to be checked on the next call
+        missing = 0
+        for start in range(0, len(due), CHECK_CHUNK):
+            chunk = due[start : start + CHECK_CHUNK]
+            with self._engine.connect() as connection:
+                integrated, pending = store.known_record_ids(connection=connection, record_ids=chunk)
+            missing += self.receipts.settle(chunk, integrated, pending)
+        return missing
 
     # --- integrate ----------------------------------------------------------------------------
 
@@ -169,6 +187,10 @@ class AuditLog:
         if total:
             self._backlog.forget()  # admit again as soon as the backlog is down
         return total
+
+    def receipts_status(self) -> str:
+        """ok | missing (a record this process accepted vanished before integration)."""
+        return "missing" if self.receipts.missing else "ok"
 
     def backlog_status(self) -> str:
         """ok | behind | refusing: how far integration lags (read afresh; for `/readyz`)."""
@@ -296,11 +318,14 @@ def _entry_row(
 
 
 class Integrator:
-    """Integrates on an interval in a background thread; a final pass and checkpoint at stop."""
+    """Integrates and reconciles on an interval in a background thread; a final pass and
+    checkpoint at stop. With `integrate=False` (MLLP worker processes) it only reconciles the
+    receipts of its own process."""
 
-    def __init__(self, audit_log: AuditLog, interval: float) -> None:
+    def __init__(self, audit_log: AuditLog, interval: float, *, integrate: bool = True) -> None:
         self._log = audit_log
         self._interval = interval
+        self._integrate = integrate
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -311,14 +336,21 @@ class Integrator:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._log.integrate_all()
+                if self._integrate:
+                    self._log.integrate_all()
             except Exception as exc:  # the loop must outlive any one failure
                 log.error("audit_integration_failed", error_type=type(exc).__name__)
+            try:
+                self._log.reconcile()
+            except Exception as exc:
+                log.error("audit_reconcile_failed", error_type=type(exc).__name__)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if not self._integrate:
+            return
         try:
             self._log.checkpoint()
         except (SQLAlchemyError, AuditUnavailable) as exc:

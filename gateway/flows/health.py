@@ -1,5 +1,5 @@
 """Readiness: can this instance serve requests right now (database answers, schema current,
-the audit log accepts records)?"""
+the audit log accepts records and has lost none of this process's)?"""
 
 from __future__ import annotations
 
@@ -22,14 +22,21 @@ def readiness(engine: Engine, audit: AuditLog) -> dict[str, str]:
         audit_status = audit.backlog_status()
     except SQLAlchemyError:
         return {"database": "unreachable"}
-    return {"database": "ok", "schema": "current", "audit_log": audit_status}
+    return {
+        "database": "ok",
+        "schema": "current",
+        "audit_log": audit_status,
+        "audit_receipts": audit.receipts_status(),
+    }
 
 
 def is_ready(checks: dict[str, str]) -> bool:
-    """Ready: the database answers at the current schema and the audit log is not refusing
-    (`behind` is ready: records are still accepted, and the operator has been warned)."""
+    """Ready: the database answers at the current schema, the audit log is not refusing
+    (`behind` is ready: records are still accepted, and the operator has been warned), and no
+    record this process accepted has vanished before integration."""
     return (
         checks.get("database") == "ok"
         and checks.get("schema") == "current"
         and checks.get("audit_log") in {"ok", "behind"}
+        and checks.get("audit_receipts") == "ok"
     )

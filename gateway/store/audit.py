@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
 from audit.errors import ProofError
 from gateway.store.tables import (
@@ -46,6 +46,19 @@ def backlog(*, connection: Connection) -> tuple[int, Any]:
     """How many records wait for integration, and when the oldest was accepted (None if none)."""
     count, oldest = connection.execute(select(func.count(), func.min(_pending.c.accepted_at))).one()
     return int(count), oldest
+
+
+def known_record_ids(*, connection: Connection, record_ids: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Which of `record_ids` are integrated, and which still pending."""
+    integrated = connection.execute(
+        select(_entries.c.record_id).where(_entries.c.record_id.in_(bindparam("ids", expanding=True))),
+        {"ids": list(record_ids)},
+    ).scalars()
+    pending = connection.execute(
+        select(_pending.c.record_id).where(_pending.c.record_id.in_(bindparam("ids", expanding=True))),
+        {"ids": list(record_ids)},
+    ).scalars()
+    return set(integrated), set(pending)
 
 
 def take_integrator_lock(connection: Connection) -> bool:

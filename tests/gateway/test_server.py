@@ -34,7 +34,12 @@ def test_operator_endpoints_answer(server: Server) -> None:
     assert httpx.get(f"{server.base_url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{server.base_url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "schema": "current", "audit_log": "ok"}
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "schema": "current",
+        "audit_log": "ok",
+        "audit_receipts": "ok",
+    }
     metadata = httpx.get(f"{server.base_url}/metadata")
     assert metadata.headers["content-type"].startswith("application/fhir+json")
     statement = CapabilityStatement.model_validate(metadata.json())
