@@ -130,8 +130,12 @@ class AuditLog:
         missing = 0
         for start in range(0, len(due), CHECK_CHUNK):
             chunk = due[start : start + CHECK_CHUNK]
-            with self._engine.connect() as connection:
-                integrated, pending = store.known_record_ids(connection=connection, record_ids=chunk)
+            try:
+                with self._engine.connect() as connection:
+                    integrated, pending = store.known_record_ids(connection=connection, record_ids=chunk)
+            except SQLAlchemyError:
+                self.receipts.settle(due[start:], integrated=set(), pending=set(due[start:]))  # retry later
+                raise
             missing += self.receipts.settle(chunk, integrated, pending)
         return missing
 

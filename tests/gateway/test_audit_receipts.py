@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.flows.audit_backlog import BacklogLimits
 from gateway.flows.audit_log import AuditLog
@@ -123,3 +124,25 @@ def test_the_server_reports_a_vanished_record_and_stops_being_ready(upgraded: In
     finally:
         engine.dispose()
         stop_server(server)
+
+
+def test_receipts_survive_a_failed_check(engine: Engine, upgraded: Installation) -> None:
+    """A check that cannot reach the database puts its receipts back, to be checked next time."""
+    log = AuditLog(
+        engine=engine,
+        keyring=load_keyring(upgraded.keyring),
+        origin="test.example/receipts",
+        backlog=BacklogLimits(max_merge_delay=0),
+    )
+    log.accept_now([push_record(0), push_record(1)])
+    with engine.begin() as connection:  # the check's tables are gone for a moment
+        connection.execute(text("ALTER TABLE audit_entries RENAME TO audit_entries_away"))
+    with pytest.raises(SQLAlchemyError):
+        log.reconcile()
+    assert log.receipts.outstanding() == 2
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE audit_entries_away RENAME TO audit_entries"))
+    assert log.integrate_all() == 2
+    assert log.reconcile() == 0
+    assert log.receipts.outstanding() == 0
+    assert log.receipts_status() == "ok"
