@@ -19,7 +19,7 @@ from gateway.flows.audit_log import AuditLog
 from gateway.keyring import load_keyring
 from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
-from tests.builders.audit import push_record
+from tests.builders.audit import forge_pending_row, push_record
 from tests.builders.hl7 import Person, adt
 from tests.conftest import Installation, register_sender, start_server, stop_server
 
@@ -108,14 +108,7 @@ def test_a_stopped_integrator_makes_the_gateway_warn_then_refuse(upgraded: Insta
     )
     engine = create_db_engine(load_settings(database_url=upgraded.database_url))
     try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO audit_pending (record_id, leaf, leaf_hash, accepted_at) "
-                    "VALUES ('forged', :leaf, :hash, :at)"
-                ),
-                {"leaf": b'{"v":1}', "hash": b"\x00" * 32, "at": datetime.now(UTC)},
-            )
+        forge_pending_row(engine)  # integration stops there
         person = Person(mrn="MRN-7", family="Okafor", given="Ada", birth_date=date(1980, 5, 6))
 
         def push(n: int) -> str:

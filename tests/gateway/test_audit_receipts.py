@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 
 import httpx
 import pytest
@@ -20,7 +20,7 @@ from gateway.flows.audit_receipts import Receipts
 from gateway.keyring import load_keyring
 from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
-from tests.builders.audit import push_record
+from tests.builders.audit import forge_pending_row, push_record
 from tests.builders.hl7 import Person, adt
 from tests.conftest import Installation, register_sender, start_server, stop_server
 
@@ -48,6 +48,17 @@ def engine(upgraded: Installation) -> Iterator[Engine]:
     engine = create_db_engine(load_settings(database_url=upgraded.database_url))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def log(engine: Engine, upgraded: Installation) -> AuditLog:
+    """A log whose receipts fall due at once."""
+    return AuditLog(
+        engine=engine,
+        keyring=load_keyring(upgraded.keyring),
+        origin="test.example/receipts",
+        backlog=BacklogLimits(max_merge_delay=0),
+    )
 
 
 def test_a_pending_record_deleted_before_integration_is_reported(
@@ -91,14 +102,7 @@ def test_the_server_reports_a_vanished_record_and_stops_being_ready(upgraded: In
     engine = create_db_engine(load_settings(database_url=upgraded.database_url))
     try:
         assert httpx.get(f"{server.base_url}/readyz", timeout=10).json()["checks"]["audit_receipts"] == "ok"
-        with engine.begin() as connection:  # a row that fails its hash check stops integration
-            connection.execute(
-                text(
-                    "INSERT INTO audit_pending (record_id, leaf, leaf_hash, accepted_at) "
-                    "VALUES ('forged', :leaf, :hash, :at)"
-                ),
-                {"leaf": b'{"v":1}', "hash": b"\x00" * 32, "at": datetime.now(UTC)},
-            )
+        forge_pending_row(engine)  # integration stops there
         person = Person(mrn="MRN-8", family="Quispe", given="Rosa", birth_date=date(1977, 3, 4))
         answer = httpx.post(
             f"{server.base_url}/hl7v2",
@@ -126,14 +130,8 @@ def test_the_server_reports_a_vanished_record_and_stops_being_ready(upgraded: In
         stop_server(server)
 
 
-def test_receipts_survive_a_failed_check(engine: Engine, upgraded: Installation) -> None:
+def test_receipts_survive_a_failed_check(engine: Engine, log: AuditLog) -> None:
     """A check that cannot reach the database puts its receipts back, to be checked next time."""
-    log = AuditLog(
-        engine=engine,
-        keyring=load_keyring(upgraded.keyring),
-        origin="test.example/receipts",
-        backlog=BacklogLimits(max_merge_delay=0),
-    )
     log.accept_now([push_record(0), push_record(1)])
     with engine.begin() as connection:  # the check's tables are gone for a moment
         connection.execute(text("ALTER TABLE audit_entries RENAME TO audit_entries_away"))
