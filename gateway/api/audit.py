@@ -28,6 +28,7 @@ from audit.errors import ProofError
 from connectors.errors import MalformedMessage
 from gateway.api.purpose import parse_purpose
 from gateway.deps import RequesterDep, ServicesDep
+from gateway.fhir_json import with_entries
 from gateway.flows.audit_queries import Entry, EntryQuery
 from gateway.flows.suspensions import Suspension, SuspensionInvalid
 from policies.vocabulary import PurposeOfUse
@@ -174,12 +175,10 @@ async def audit_events(
     person_id = patient.removeprefix("Patient/")
     query = EntryQuery(person_id=person_id, after=after, limit=count)
     found = await run_in_threadpool(services.audit_queries.entries, requester, parse_purpose(purpose), query)
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(found),
-        "entry": [{"resource": _audit_event(entry, services.audit.origin)} for entry in found],
-    }
+    bundle = with_entries(
+        {"resourceType": "Bundle", "type": "searchset", "total": len(found)},
+        [{"resource": _audit_event(entry, services.audit.origin)} for entry in found],
+    )
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 

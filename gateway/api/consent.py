@@ -18,6 +18,7 @@ from connectors.fhir.parse import load_json
 from consent_ledger import Change, ConsentInvalid, Problem
 from gateway.api.body import read_limited
 from gateway.deps import SenderDep, ServicesDep
+from gateway.fhir_json import with_entries
 from gateway.flows.consents import StoredConsent
 
 router = APIRouter(prefix="/fhir/r4/Consent", tags=["FHIR R4 Consent"])
@@ -217,11 +218,9 @@ def _resource(request: Request, stored: StoredConsent, status: int = 200) -> JSO
 
 def _bundle(request: Request, bundle_type: str, found: list[StoredConsent]) -> JSONResponse:
     base = f"{str(request.base_url).rstrip('/')}/fhir/r4/Consent"
-    body = {
-        "resourceType": "Bundle",
-        "type": bundle_type,
-        "total": len(found),
-        "entry": [
+    body = with_entries(
+        {"resourceType": "Bundle", "type": bundle_type, "total": len(found)},
+        [
             {
                 "fullUrl": f"{base}/{s.version.consent_id}",
                 "resource": s.resource,
@@ -229,5 +228,5 @@ def _bundle(request: Request, bundle_type: str, found: list[StoredConsent]) -> J
             }
             for s in found
         ],
-    }
+    )
     return JSONResponse(body, media_type=FHIR_JSON)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.fhir_json import with_entries
 from gateway.flows.summary import attach_p2_notice
 from policies.vocabulary import FLAG_CODE_SYSTEM, FLAG_DISPLAY, FlagCode
 
@@ -71,9 +72,7 @@ def flag_bundle(
     if multiple_matches:
         entries.append({"resource": multiple_matches_outcome(), "search": {"mode": "outcome"}})
     bundle["total"] = sum(1 for entry in entries if entry["resource"]["resourceType"] == "Flag")
-    if entries:  # FHIR JSON has no empty arrays
-        bundle["entry"] = entries
-    return bundle
+    return with_entries(bundle, entries)
 
 
 def multiple_matches_outcome() -> dict[str, Any]:

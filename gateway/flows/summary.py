@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.envelope import RecordKind
+from gateway.fhir_json import with_entries
 from policies.vocabulary import DataClass
 
 SUMMARY_KINDS = (
@@ -183,8 +184,7 @@ def summary_bundle(
     if notice:
         attach_p2_notice(bundle, entries, base_url)
     bundle["total"] = len(records)
-    bundle["entry"] = entries
-    return bundle
+    return with_entries(bundle, entries)
 
 
 def attach_p2_notice(bundle: dict[str, Any], entries: list[dict[str, Any]], base_url: str) -> None:

@@ -79,6 +79,9 @@ def test_a_recorded_consent_is_read_searched_revoked_and_keeps_its_history(
         server, clinic, "/Consent?patient:identifier=urn:oid:2.16.840.1.113883.19.5|MRN-77"
     ).json()
     assert [e["resource"]["id"] for e in by_identifier["entry"]] == [consent_id]
+    nobody = _get(server, clinic, "/Consent?patient=Patient/nobody").json()
+    assert nobody["total"] == 0
+    assert "entry" not in nobody  # FHIR JSON has no empty arrays
 
     before_revocation = datetime.now(UTC)
     revoked = _post(

@@ -111,7 +111,9 @@ def _summary(
 
 
 def _kinds(bundle: dict[str, Any]) -> list[str]:
-    return sorted(entry["resource"]["resourceType"] for entry in bundle["entry"])
+    """The resource types in a searchset (an empty one has no `entry` at all)."""
+    assert bundle.get("entry") != []  # FHIR JSON has no empty arrays
+    return sorted(entry["resource"]["resourceType"] for entry in bundle.get("entry", []))
 
 
 def _disclosures(installation: Installation) -> list[Any]:
@@ -124,7 +126,7 @@ def _disclosures(installation: Installation) -> list[Any]:
 def _notice(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         entry["resource"]
-        for entry in bundle["entry"]
+        for entry in bundle.get("entry", [])
         if entry["resource"]["resourceType"] == "DocumentReference"
         and entry["resource"]["id"].startswith("p2-notice-")
     ]
