@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from consent_ledger.domain import Change, ConsentTerms, ConsentVersion
@@ -64,14 +64,30 @@ def history(*, connection: Connection, consent_id: str) -> list[ConsentVersion]:
     return [_version(row._mapping) for row in rows]
 
 
+# Built once: every flag pull, lookup and consent decision runs one of them.
+_ALL_FOR_PERSONS = (
+    select(*_VERSION_COLUMNS)
+    .where(_versions.c.person_id.in_(bindparam("people", expanding=True)))
+    .order_by(_versions.c.consent_id, _versions.c.version)
+)
+_KNOWN_FOR_PERSONS = (
+    select(*_VERSION_COLUMNS)
+    .where(
+        _versions.c.person_id.in_(bindparam("people", expanding=True)),
+        _versions.c.recorded_at <= bindparam("known_at"),
+    )
+    .order_by(_versions.c.consent_id, _versions.c.version)
+)
+
+
 def for_persons(
     *, connection: Connection, person_ids: Sequence[str], known_at: datetime | None = None
 ) -> list[ConsentVersion]:
     """Every version about these people, recorded at or before `known_at` (all when None)."""
-    query = select(*_VERSION_COLUMNS).where(_versions.c.person_id.in_(list(person_ids)))
-    if known_at is not None:
-        query = query.where(_versions.c.recorded_at <= known_at)
-    rows = connection.execute(query.order_by(_versions.c.consent_id, _versions.c.version))
+    if known_at is None:
+        rows = connection.execute(_ALL_FOR_PERSONS, {"people": list(person_ids)})
+    else:
+        rows = connection.execute(_KNOWN_FOR_PERSONS, {"people": list(person_ids), "known_at": known_at})
     return [_version(row._mapping) for row in rows]
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -86,14 +86,18 @@ def add_receipt(
     )
 
 
+_FOR_PERSONS = (  # built once: every flag pull and lookup runs it
+    select(_envelopes)
+    .where(
+        _envelopes.c.person_id.in_(bindparam("people", expanding=True)),
+        _envelopes.c.kind.in_(bindparam("kinds", expanding=True)),
+    )
+    .order_by(_envelopes.c.received_at, _envelopes.c.envelope_id)
+)
+
+
 def for_persons(*, connection: Connection, person_ids: Sequence[str], kinds: Sequence[str]) -> list[Any]:
     """A person's stored envelopes of these kinds (sealed), oldest first."""
     if not person_ids or not kinds:
         return []
-    return list(
-        connection.execute(
-            select(_envelopes)
-            .where(_envelopes.c.person_id.in_(list(person_ids)), _envelopes.c.kind.in_(list(kinds)))
-            .order_by(_envelopes.c.received_at, _envelopes.c.envelope_id)
-        ).all()
-    )
+    return list(connection.execute(_FOR_PERSONS, {"people": list(person_ids), "kinds": list(kinds)}).all())

@@ -203,6 +203,9 @@ _INSERT_DUPLICATES = insert(_duplicates)
 _OPEN_DUPLICATES = select(_duplicates.c.person_id, _duplicates.c.candidate_person_id).where(
     _duplicates.c.person_id.in_(bindparam("people", expanding=True))
 )
+_MERGED_INTO = select(_persons.c.person_id).where(
+    _persons.c.merged_into.in_(bindparam("people", expanding=True))
+)
 _HOLDERS = (
     select(_keys.c.kind, _keys.c.key_hash, _keys.c.person_id, _persons.c.merged_into)
     .join(_persons, _persons.c.person_id == _keys.c.person_id)
@@ -271,9 +274,7 @@ def merged_ids(*, connection: Connection, person_id: str) -> list[str]:
     found = [person_id]
     frontier = [person_id]
     while frontier:
-        children = connection.execute(
-            select(_persons.c.person_id).where(_persons.c.merged_into.in_(frontier))
-        ).scalars()
+        children = connection.execute(_MERGED_INTO, {"people": frontier}).scalars()
         frontier = [child for child in children if child not in found]
         found += frontier
     return found
