@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -39,6 +40,30 @@ class Metrics:
             ["version", "database"],
             registry=self.registry,
         )
+
+    def watch_audit_log(
+        self,
+        *,
+        pending: Callable[[], float],
+        oldest_pending_seconds: Callable[[], float],
+        missing: Callable[[], float],
+    ) -> None:
+        """Gauges read at each scrape, for alerting on the audit log's back-pressure and reconciler."""
+        Gauge(
+            "cgw_audit_pending_records",
+            "Audit records accepted and not yet integrated into the tree.",
+            registry=self.registry,
+        ).set_function(pending)
+        Gauge(
+            "cgw_audit_oldest_pending_seconds",
+            "How long the oldest record waiting for integration has waited.",
+            registry=self.registry,
+        ).set_function(oldest_pending_seconds)
+        Gauge(
+            "cgw_audit_records_missing",
+            "Records this process accepted that vanished before integration (reconciler); alert on > 0.",
+            registry=self.registry,
+        ).set_function(missing)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

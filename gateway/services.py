@@ -88,6 +88,12 @@ class Services:
         ingest = IngestService(
             engine=engine, keyring=keyring, strict_hl7=settings.hl7_strict, consents=consents, policy=policy
         )
+        metrics = Metrics()
+        metrics.watch_audit_log(
+            pending=lambda: policy.audit.backlog().pending,
+            oldest_pending_seconds=lambda: policy.audit.backlog().oldest_seconds,
+            missing=lambda: policy.audit.receipts.missing,
+        )
         return cls(
             settings=settings,
             keyring=keyring,
@@ -95,7 +101,7 @@ class Services:
             registry=registry,
             policy=policy,
             verifier=TokenVerifier(keyring=keyring, settings=settings),
-            metrics=Metrics(),
+            metrics=metrics,
             consents=consents,
             ingest=ingest,
             incidents=IncidentService(engine=engine, keyring=keyring, policy=policy),

@@ -35,7 +35,7 @@ from audit.checkpoint import Checkpoint, NoteVerifier, public_bytes, sign
 from audit.errors import AuditUnavailable, ProofError
 from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
 from audit.record import AuditRecord
-from gateway.flows.audit_backlog import BacklogGuard, BacklogLimits
+from gateway.flows.audit_backlog import Backlog, BacklogGuard, BacklogLimits
 from gateway.flows.audit_receipts import CHECK_CHUNK, Receipts
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
@@ -196,11 +196,15 @@ class AuditLog:
         """ok | missing (a record this process accepted vanished before integration)."""
         return "missing" if self.receipts.missing else "ok"
 
-    def backlog_status(self) -> str:
-        """ok | behind | refusing: how far integration lags (read afresh; for `/readyz`)."""
+    def backlog(self) -> Backlog:
+        """How far integration lags, read afresh (for `/readyz` and the metrics)."""
         self._backlog.forget()
         with self._engine.connect() as connection:
-            return self._backlog.current(connection).status(self._backlog.limits)
+            return self._backlog.current(connection)
+
+    def backlog_status(self) -> str:
+        """ok | behind | refusing."""
+        return self.backlog().status(self._backlog.limits)
 
     def checkpoint(self) -> str:
         """Integrate everything pending and return the checkpoint of the current size

@@ -135,6 +135,9 @@ def test_a_stopped_integrator_makes_the_gateway_warn_then_refuse(upgraded: Insta
         ready = httpx.get(f"{server.base_url}/readyz", timeout=10)
         assert ready.status_code == 503
         assert ready.json()["checks"]["audit_log"] == "refusing"
+        metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+        gauge = next(line for line in metrics.splitlines() if line.startswith("cgw_audit_pending_records "))
+        assert float(gauge.split()[1]) == piled_up
         warnings = [json.loads(line) for line in server.log().splitlines() if '"audit_backlog"' in line]
         assert warnings
         assert warnings[0]["status"] in {"behind", "refusing"}

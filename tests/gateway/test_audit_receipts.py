@@ -124,6 +124,7 @@ def test_the_server_reports_a_vanished_record_and_stops_being_ready(upgraded: In
         assert ready.json()["checks"]["audit_receipts"] == "missing"
         errors = [json.loads(line) for line in server.log().splitlines() if '"audit_records_missing"' in line]
         assert errors[0]["count"] == 1
+        assert "\ncgw_audit_records_missing 1.0\n" in httpx.get(f"{server.base_url}/metrics", timeout=10).text
         assert "Quispe" not in server.log()
     finally:
         engine.dispose()

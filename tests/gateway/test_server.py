@@ -54,6 +54,9 @@ def test_operator_endpoints_answer(server: Server) -> None:
     metrics = httpx.get(f"{server.base_url}/metrics").text
     assert 'cgw_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in metrics
     assert 'route="/docs"' in metrics
+    assert "\ncgw_audit_pending_records 0.0\n" in metrics  # nothing accepted yet
+    assert "\ncgw_audit_oldest_pending_seconds 0.0\n" in metrics
+    assert "\ncgw_audit_records_missing 0.0\n" in metrics
     jwks = httpx.get(f"{server.base_url}/.well-known/jwks.json").json()
     assert [k["kty"] for k in jwks["keys"]] == ["OKP"]
     assert "d" not in jwks["keys"][0], "only public keys are published"
