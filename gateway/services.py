@@ -90,8 +90,8 @@ class Services:
         )
         metrics = Metrics()
         metrics.watch_audit_log(
-            pending=lambda: policy.audit.backlog().pending,
-            oldest_pending_seconds=lambda: policy.audit.backlog().oldest_seconds,
+            pending=lambda: policy.audit.backlog(fresh=False).pending,
+            oldest_pending_seconds=lambda: policy.audit.backlog(fresh=False).oldest_seconds,
             missing=lambda: policy.audit.receipts.missing,
         )
         return cls(

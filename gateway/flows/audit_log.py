@@ -196,9 +196,11 @@ class AuditLog:
         """ok | missing (a record this process accepted vanished before integration)."""
         return "missing" if self.receipts.missing else "ok"
 
-    def backlog(self) -> Backlog:
-        """How far integration lags, read afresh (for `/readyz` and the metrics)."""
-        self._backlog.forget()
+    def backlog(self, *, fresh: bool = True) -> Backlog:
+        """How far integration lags: read afresh (`/readyz`), or as counted within the last
+        `recheck` seconds (the metrics, whose two gauges then share one count)."""
+        if fresh:
+            self._backlog.forget()
         with self._engine.connect() as connection:
             return self._backlog.current(connection)
 

@@ -37,7 +37,7 @@ def engine(database: Path) -> Iterator[Engine]:
 
 def lock_is_free(database: Path) -> bool:
     """Whether another open file could take the writers' flock right now."""
-    fd = os.open(database.with_name(database.name + ".write-lock"), os.O_RDWR | os.O_CREAT)
+    fd = os.open(WriteLock(database).path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -97,7 +97,7 @@ def test_a_writer_in_another_process_waits_for_the_lock(engine: Engine, database
         "    connection.execute(text(\"INSERT INTO marks VALUES ('other')\"))\n"
         "print('written', flush=True)\n"
     )
-    fd = os.open(database.with_name(database.name + ".write-lock"), os.O_RDWR | os.O_CREAT)
+    fd = os.open(WriteLock(database).path, os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     other = subprocess.Popen(
         [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ.copy()
