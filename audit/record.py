@@ -17,11 +17,12 @@ import base64
 import json
 import secrets
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import rfc8785
 
 from audit.errors import RecordError
@@ -110,13 +111,12 @@ def parse_leaf(leaf: bytes) -> dict[str, Any]:
     """
     if len(leaf) > MAX_LEAF_BYTES:
         raise RecordError("leaf is too large")
+    certain = _certainly_canonical(leaf)
+    if certain is not None:
+        return certain
     try:
-        text = leaf.decode("utf-8")
-        document = json.loads(text, parse_float=_no_float, parse_constant=_no_float, parse_int=_checked_int)
-        if isinstance(document, dict) and _fast_canonical(document, text, leaf):
-            return document  # re-serialises to the same bytes: no duplicate key can hide in it
         document = json.loads(
-            text,
+            leaf.decode("utf-8"),
             object_pairs_hook=_unique_keys,
             parse_float=_no_float,
             parse_constant=_no_float,
@@ -131,21 +131,46 @@ def parse_leaf(leaf: bytes) -> dict[str, Any]:
     return document
 
 
-def _fast_canonical(document: dict[str, Any], text: str, leaf: bytes) -> bool:
-    """True when the leaf is certainly canonical, without the (slow, pure Python) JCS encoder.
+_SORTED_53_BIT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
-    For documents without floats or big integers (refused when parsing), stdlib JSON with sorted
-    keys, no spaces and no ASCII escaping writes exactly JCS, except that JCS sorts keys by UTF-16
-    code units: the same order as code points while the text has nothing beyond the Basic
-    Multilingual Plane. Any doubt (or a text that is not NFC) falls back to the full check.
+
+def _certainly_canonical(leaf: bytes) -> dict[str, Any] | None:
+    """The leaf's record when it is certainly canonical, without the (pure Python) JCS encoder.
+
+    orjson with sorted keys writes exactly JCS for documents of strings, integers within ±2^53,
+    booleans, nulls, arrays and objects — except that JCS sorts keys by UTF-16 code units, which
+    is code point order only while the text stays in the Basic Multilingual Plane. So the leaf is
+    canonical when it is BMP, NFC text that orjson re-serialises to the same bytes (which also
+    rules out duplicate keys, escapes JCS would not write and whitespace) and holds no float
+    (orjson refuses big integers itself, but may write a float back unchanged). None means "not
+    certain": the caller does the full check.
     """
-    if not text.isascii() and (max(text) > "\uffff" or not unicodedata.is_normalized("NFC", text)):
-        return False
-    fast = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    if not leaf.isascii():
+        try:
+            text = leaf.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if max(text) > "\uffff" or not unicodedata.is_normalized("NFC", text):
+            return None
     try:
-        return fast.encode("utf-8") == leaf
-    except UnicodeEncodeError:  # a lone surrogate: the full check refuses it
-        return False
+        document = orjson.loads(leaf)
+        if type(document) is not dict or orjson.dumps(document, option=_SORTED_53_BIT) != leaf:
+            return None
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    return None if _holds_float(document.values()) else document
+
+
+def _holds_float(values: Iterable[Any]) -> bool:
+    for value in values:
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            continue
+        if kind is float:
+            return True
+        if _holds_float(value.values() if kind is dict else value):  # an object or an array
+            return True
+    return False
 
 
 def _checked_int(digits: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -75,6 +76,10 @@ def test_too_large_a_record_is_refused() -> None:
         b'{"b":1,"a":2}',  # key order
         b'{"a": 1}',  # whitespace
         b'{"a":1.0}',  # float
+        b'{"a":1.5}',  # a float orjson writes back unchanged
+        b'{"a":[0,2.5],"b":"x"}',  # ... in an array
+        b'{"a":{"b":5e-324}}',  # ... in an exponent form
+        b'{"a":1e+20}',  # JCS writes 100000000000000000000
         b'{"a":9007199254740993}',  # beyond 2^53
         b'{"a":NaN}',  # not JSON
         b'{"\xef\xbf\xbd":2,"\xf0\x9f\x98\x80":1}',  # code-point key order, not UTF-16
@@ -107,6 +112,35 @@ def test_any_document_canonicalises_to_a_leaf_that_parses_back(document: dict[st
         return  # e.g. lone surrogates hypothesis can generate
     assert canonical(parse_leaf(leaf)) == leaf
     assert json.loads(leaf) == json.loads(canonical(json.loads(leaf)))
+
+
+NUMBERS_AND_MORE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), NUMBERS_AND_MORE, max_size=6))
+def test_the_fast_check_accepts_only_what_the_full_jcs_check_accepts(document: dict[str, object]) -> None:
+    """Sorted compact JSON as orjson writes it, floats and big integers included: a leaf
+    parse_leaf accepts is exactly the JCS bytes of what it returns."""
+    try:
+        leaf = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return  # lone surrogates
+    try:
+        parsed = parse_leaf(leaf)
+    except RecordError:
+        return
+    assert canonical(parsed) == leaf
+    assert parsed == json.loads(leaf)
 
 
 @given(st.binary(max_size=200))
