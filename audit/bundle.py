@@ -90,9 +90,12 @@ def read_bundle(directory: Path) -> Bundle:
     leaf_hashes: list[bytes] | None = None
     stored_indices: list[int] | None = None
     if hashes_path.exists():
-        pairs = [line.split(" ") for line in hashes_path.read_text().splitlines()]
-        stored_indices = [int(index) for index, _hex in pairs]
-        leaf_hashes = [bytes.fromhex(hexed) for _index, hexed in pairs]
+        text = hashes_path.read_text()
+        fields = text.split()  # flat, not a list per line: a million small lists cost seconds
+        if len(fields) != 2 * text.count("\n") or (text and not text.endswith("\n")):
+            raise ValueError(f"{LEAF_HASHES} is not one '<index> <hex>' line per entry")
+        stored_indices = [int(index) for index in fields[0::2]]
+        leaf_hashes = [bytes.fromhex(hexed) for hexed in fields[1::2]]
     checkpoints = [
         StoredCheckpoint(size=int(item["size"]), note=str(item["note"]))
         for item in json.loads((directory / CHECKPOINTS).read_text())

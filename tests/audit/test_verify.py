@@ -70,6 +70,26 @@ def test_an_untouched_log_verifies_and_says_how_much_is_covered(tmp_path: Path) 
     assert (report.entries, report.checkpoints, report.covered) == (40, 5, 40)
 
 
+@pytest.mark.parametrize(
+    "lines",
+    ["0 00\n1\n", "0 00 ff\n1 00\n", "0 00\n1 00"],
+    ids=["a-line-without-its-hash", "a-line-with-a-third-field", "no-final-newline"],
+)
+def test_a_leaf_hash_file_not_in_the_bundle_format_is_refused(tmp_path: Path, lines: str) -> None:
+    bundle = _log(LEAVES[:2], [2])
+    write_bundle(
+        tmp_path,
+        origin=ORIGIN,
+        verifier_keys=bundle.verifier_keys,
+        leaves=((i, leaf, leaf_hash(leaf)) for i, leaf in enumerate(bundle.leaves)),
+        checkpoints=bundle.checkpoints,
+        exported_at="2026-11-23T00:00:00Z",
+    )
+    (tmp_path / "leaf_hashes.txt").write_text(lines)
+    with pytest.raises(ValueError, match="one '<index> <hex>' line per entry"):
+        read_bundle(tmp_path)
+
+
 def test_a_gap_in_the_stored_indices_is_named() -> None:
     bundle = _log(LEAVES, SIZES)
     bundle = Bundle(
