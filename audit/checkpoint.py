@@ -33,7 +33,7 @@ ED25519 = 0x01
 SIGNATURE_PREFIX = "\u2014 "  # em dash and space
 MAX_SIGNATURES = 16
 MAX_NOTE_BYTES = 8192
-_NAME = re.compile(r"[^\s+]+")
+KEY_NAME = re.compile(r"[^\s+]+")
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
@@ -45,7 +45,7 @@ class Checkpoint:
 
     def body(self) -> str:
         """The signed text: origin, size and root lines, each ending in a newline."""
-        if not _NAME.fullmatch(self.origin):
+        if not KEY_NAME.fullmatch(self.origin):
             raise CheckpointError("origin must be non-empty, without spaces or '+'")
         return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
 
@@ -70,7 +70,7 @@ class NoteVerifier:
     def decode(cls, text: str) -> NoteVerifier:
         """Raises: CheckpointError."""
         parts = text.strip().split("+", 2)  # base64 may hold "+" too
-        if len(parts) != 3 or not _NAME.fullmatch(parts[0]):
+        if len(parts) != 3 or not KEY_NAME.fullmatch(parts[0]):
             raise CheckpointError("verifier key is not name+keyid+key")
         try:
             raw = base64.b64decode(parts[2], validate=True)
@@ -95,7 +95,7 @@ def public_bytes(private_key: Ed25519PrivateKey) -> bytes:
 
 def sign(checkpoint: Checkpoint, name: str, private_key: Ed25519PrivateKey) -> str:
     """The signed note for `checkpoint`, with one signature line by `name`."""
-    if not _NAME.fullmatch(name):
+    if not KEY_NAME.fullmatch(name):
         raise CheckpointError("key name must be non-empty, without spaces or '+'")
     body = checkpoint.body()
     signature = private_key.sign(body.encode())
@@ -105,7 +105,7 @@ def sign(checkpoint: Checkpoint, name: str, private_key: Ed25519PrivateKey) -> s
 
 def add_signature(note: str, name: str, private_key: Ed25519PrivateKey) -> str:
     """Append another signature (a second key during rotation, or a cosigner) to a signed note."""
-    body, _signatures = _split(note)
+    body, _signatures = signature_lines(note)
     signature = private_key.sign(body.encode())
     blob = base64.b64encode(key_id(name, public_bytes(private_key)) + signature).decode()
     return f"{note}{SIGNATURE_PREFIX}{name} {blob}\n"
@@ -126,7 +126,7 @@ def open_note(
     Raises:
         CheckpointError: malformed, another origin, or no valid signature by a trusted key.
     """
-    body, signatures = _split(note)
+    body, signatures = signature_lines(note)
     checkpoint = parse_body(body)
     if origin is not None and checkpoint.origin != origin:
         raise CheckpointError("checkpoint is for another log (origin differs)")
@@ -152,7 +152,7 @@ def parse_body(body: str) -> Checkpoint:
     if len(lines) < 4 or lines[-1] != "":
         raise CheckpointError("checkpoint needs origin, size and root lines")
     origin, size, encoded_root = lines[0], lines[1], lines[2]
-    if not _NAME.fullmatch(origin):
+    if not KEY_NAME.fullmatch(origin):
         raise CheckpointError("malformed origin line")
     if not _SIZE.fullmatch(size):
         raise CheckpointError("malformed size line")
@@ -167,7 +167,12 @@ def parse_body(body: str) -> Checkpoint:
     return Checkpoint(origin=origin, size=int(size), root=root)
 
 
-def _split(note: str) -> tuple[str, list[tuple[str, bytes]]]:
+def signature_lines(note: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """A signed note's body and its (key name, decoded signature) lines, checked for form only.
+
+    Raises:
+        CheckpointError: not a well-formed signed note.
+    """
     if len(note.encode()) > MAX_NOTE_BYTES:
         raise CheckpointError("note is too large")
     if any(ord(c) < 0x20 and c != "\n" for c in note) or "\x7f" in note:
@@ -183,7 +188,7 @@ def _split(note: str) -> tuple[str, list[tuple[str, bytes]]]:
         if not line.startswith(SIGNATURE_PREFIX):
             raise CheckpointError("malformed signature line")
         name, _, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
-        if not _NAME.fullmatch(name):
+        if not KEY_NAME.fullmatch(name):
             raise CheckpointError("malformed signature key name")
         try:
             blob = base64.b64decode(encoded, validate=True)
