@@ -14,11 +14,12 @@ to cover (the change lies between that entry and the checkpoint's size).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from audit.bundle import Bundle
-from audit.checkpoint import NoteVerifier, open_note
+from audit.checkpoint import NoteVerifier, open_note, parse_body, signature_lines
+from audit.cosignature import CosignerKey, cosignatures
 from audit.errors import CheckpointError, RecordError, VerificationFailed
 from audit.merkle import MemoryTree, leaf_hash, root
 from audit.record import parse_leaf
@@ -32,6 +33,8 @@ class Report:
     covered: int = 0  # entries covered by the largest verified checkpoint
     root: bytes = b""
     trusted_keys: list[str] = field(default_factory=list)
+    witnessed: int = 0  # entries covered by the largest checkpoint with a quorum of cosignatures
+    witnessed_at: int | None = None  # the latest cosignature time on that checkpoint
 
 
 def verify_bundle(
@@ -41,8 +44,12 @@ def verify_bundle(
     origin: str | None = None,
     known_notes: Iterable[str] = (),
     check_records: bool = True,
+    witnesses: Sequence[CosignerKey] = (),
+    quorum: int = 1,
 ) -> Report:
-    """Verify an export; `known_notes` are checkpoints the auditor held from earlier.
+    """Verify an export; `known_notes` are checkpoints the auditor held from earlier. With
+    `witnesses`, some checkpoint must carry valid cosignatures by `quorum` of them (C2SP
+    tlog-cosignature): the witnesses vouch the log only grew up to that size.
 
     Raises:
         VerificationFailed: the first problem found, with the first index it can name.
@@ -53,6 +60,7 @@ def verify_bundle(
     verifiers = list(trusted) if trusted is not None else _listed_keys(bundle)
     notes = [(c.note, "exported") for c in bundle.checkpoints] + [(n, "auditor-held") for n in known_notes]
     checkpoints = _open_all(notes, verifiers, expected_origin)
+    witnessed, witnessed_at = _witnessed(notes, witnesses, quorum)
     hashes: list[bytes] = []
     count = len(bundle.leaves)
     for index, leaf in enumerate(bundle.leaves):
@@ -88,6 +96,8 @@ def verify_bundle(
         covered=previous,
         root=root(tree, count),
         trusted_keys=[v.encode() for v in verifiers],
+        witnessed=witnessed,
+        witnessed_at=witnessed_at,
     )
 
 
@@ -114,6 +124,38 @@ def _open_all(
                 None, f"two signed checkpoints disagree about size {size}: the log forked"
             )
     return sorted(by_size.items())
+
+
+def _witnessed(
+    notes: list[tuple[str, str]], witnesses: Sequence[CosignerKey], quorum: int
+) -> tuple[int, int | None]:
+    """The largest size cosigned by `quorum` distinct witnesses, and the latest of those times.
+
+    Raises:
+        VerificationFailed: a cosignature by a listed witness does not verify, or no checkpoint
+            reaches the quorum.
+    """
+    if not witnesses:
+        return 0, None
+    best: tuple[int, int | None] | None = None
+    for note, where in notes:
+        try:
+            found = cosignatures(note, witnesses)
+        except CheckpointError as exc:
+            raise VerificationFailed(
+                None, f"an {where} checkpoint's cosignature is not acceptable: {exc}"
+            ) from None
+        by_witness = {c.witness: c.timestamp for c in found}
+        if len(by_witness) < quorum:
+            continue
+        size = parse_body(signature_lines(note)[0]).size
+        if best is None or size > best[0]:
+            best = (size, max(by_witness.values()))
+    if best is None:
+        raise VerificationFailed(
+            None, f"no checkpoint is cosigned by {quorum} of the {len(witnesses)} witnesses"
+        )
+    return best
 
 
 def _check_record(index: int, leaf: bytes, origin: str) -> None:

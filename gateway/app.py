@@ -29,6 +29,7 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services.integrator.start()
+        services.witnesses.start()
         await services.committer.start()
         listener: MllpServer | WorkerPool | None = None
         if settings.mllp_enabled and settings.mllp_workers > 1:
@@ -44,6 +45,7 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
                 )
                 await services.committer.stop()
                 services.integrator.stop()
+                services.witnesses.stop()
                 raise
         try:
             yield
@@ -52,6 +54,7 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
                 await listener.stop()
             await services.committer.stop()
             services.integrator.stop()  # a last integration and checkpoint after the last write
+            services.witnesses.stop()  # and that checkpoint offered to the witnesses
 
     services.metrics.info.labels(version=__version__, database=settings.database.get_backend_name()).set(1)
     app = FastAPI(

@@ -20,6 +20,7 @@ import typer
 
 from audit.bundle import read_bundle
 from audit.checkpoint import NoteVerifier
+from audit.cosignature import CosignerKey
 from audit.errors import CheckpointError, VerificationFailed
 from audit.verify import verify_bundle
 from consent_ledger import ChainBroken, ConsentInvalid
@@ -85,8 +86,14 @@ policy_app = typer.Typer(
 audit_app = typer.Typer(
     help="The audit log: force a checkpoint, export it, verify an export offline.", no_args_is_help=True
 )
+witness_app = typer.Typer(
+    help="A witness for the audit log (C2SP tlog-witness), run by the compliance office apart "
+    "from the gateway.",
+    no_args_is_help=True,
+)
 for sub_app, name in (
     (db_app, "db"),
+    (witness_app, "witness"),
     (audit_app, "audit"),
     (org_app, "org"),
     (client_app, "client"),
@@ -776,6 +783,11 @@ def audit_verify(
     known: Annotated[
         list[Path] | None, typer.Option(help="A checkpoint you kept from earlier (a file); repeatable")
     ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(help="A witness key (from `witness init`) whose cosignature is required; repeatable"),
+    ] = None,
+    quorum: Annotated[int, typer.Option(min=1, help="How many of the --witness keys must cosign")] = 1,
 ) -> None:
     """Recompute the RFC 6962 tree, check every checkpoint's signature and root, and every leaf.
 
@@ -788,11 +800,12 @@ def audit_verify(
     try:
         bundle = read_bundle(directory) if directory is not None else fetch_bundle(url or "", token)
         trusted = [NoteVerifier.decode(k) for k in key] if key else None
+        witnesses = [CosignerKey.decode(k) for k in witness or []]
         held = [_read_text(path) for path in known or []]
     except (OSError, ValueError, KeyError, CheckpointError, httpx.HTTPError) as exc:
         _fail(f"cannot read the log: {exc}")
     try:
-        report = verify_bundle(bundle, trusted=trusted, known_notes=held)
+        report = verify_bundle(bundle, trusted=trusted, known_notes=held, witnesses=witnesses, quorum=quorum)
     except VerificationFailed as failure:
         print(f"FAIL {failure}", file=sys.stderr)
         raise typer.Exit(1) from None
@@ -801,6 +814,61 @@ def audit_verify(
     print(
         f"OK {report.origin}: {report.entries} entries, {report.checkpoints} checkpoints, "
         f"{report.covered} entries covered by a signed checkpoint, root {report.root.hex()}"
+    )
+    if witnesses:
+        cosigned_at = datetime.fromtimestamp(report.witnessed_at or 0, UTC).isoformat()
+        print(
+            f"witnessed {report.witnessed} entries: cosigned by {quorum} of {len(witnesses)} witnesses by {cosigned_at}"
+        )
+
+
+@witness_app.command("init")
+def witness_init(
+    directory: Annotated[Path, typer.Argument(help="The witness's own directory (key, state)")],
+    name: Annotated[
+        str, typer.Option("--name", help="The witness's name, e.g. witness.compliance.county.gov")
+    ],
+    log_key: Annotated[
+        list[str], typer.Option("--log", help="A log to witness: its key from GET /audit/keys; repeatable")
+    ],
+) -> None:
+    """Create a witness: an Ed25519 key (file mode 0600) and the logs it witnesses. Prints the
+    witness key to configure on the gateway (CGW_AUDIT_WITNESSES) and give to auditors."""
+    from gateway.witness_service import init_witness
+
+    try:
+        cosigner = init_witness(directory, name, log_key)
+    except FileExistsError:
+        _fail(f"{directory} already holds a witness key")
+    except (OSError, CheckpointError) as exc:
+        _fail(f"cannot create the witness: {exc}")
+    print(cosigner.encode())
+
+
+@witness_app.command("serve")
+def witness_serve(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `witness init`")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+) -> None:
+    """Serve POST /add-checkpoint: cosign each checkpoint consistent with the last one cosigned."""
+    import uvicorn
+
+    from gateway.witness_service import Witness, WitnessState, create_witness_app, load_witness
+
+    try:
+        config, private_key = load_witness(directory)
+    except (OSError, ValueError, KeyError, CheckpointError) as exc:
+        _fail(f"cannot load the witness in {directory}: {exc}")
+    witness = Witness(config, private_key, WitnessState(directory))
+    log.info("witness_starting", host=host, port=port, count=len(config.logs))
+    uvicorn.run(
+        create_witness_app(witness),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
     )
 
 

@@ -25,6 +25,15 @@ def fetch_bundle(url: str, token: str | None, *, timeout: float = 30) -> Bundle:
         keys = client.get(f"{base}/audit/keys").raise_for_status().json()
         note = client.get(f"{base}/audit/checkpoint").raise_for_status().text
         size = parse_body(note[: note.index("\n\n") + 1]).size
+        checkpoints = [StoredCheckpoint(size, note)]
+        cosigned = client.get(f"{base}/audit/checkpoint", params={"cosigned": "true"})
+        if cosigned.status_code == 200:  # 404 while no witness has cosigned
+            checkpoints.insert(
+                0,
+                StoredCheckpoint(
+                    parse_body(cosigned.text[: cosigned.text.index("\n\n") + 1]).size, cosigned.text
+                ),
+            )
         leaves: list[bytes] = []
         hashes: list[bytes] = []
         indices: list[int] = []
@@ -46,6 +55,6 @@ def fetch_bundle(url: str, token: str | None, *, timeout: float = 30) -> Bundle:
         verifier_keys=[str(k) for k in keys["verifier_keys"]],
         leaves=leaves[:size],
         leaf_hashes=hashes[:size],
-        checkpoints=[StoredCheckpoint(size, note)],
+        checkpoints=checkpoints,
         stored_indices=indices[:size],
     )

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from audit.cosignature import CosignerKey
 from gateway.auth.tokens import TokenVerifier
 from gateway.flows.audit_backlog import BacklogLimits
 from gateway.flows.audit_log import AuditLog, Integrator, default_origin
 from gateway.flows.audit_queries import AuditQueries
+from gateway.flows.audit_witness import WitnessEndpoint, WitnessPublisher
 from gateway.flows.consents import ConsentService
 from gateway.flows.flags import FlagService
 from gateway.flows.incidents import IncidentService
@@ -73,6 +75,7 @@ class Services:
     committer: GroupCommitter
     audit: AuditLog
     integrator: Integrator
+    witnesses: WitnessPublisher
     audit_queries: AuditQueries
 
     @classmethod
@@ -110,5 +113,10 @@ class Services:
             committer=GroupCommitter(ingest, pipelined=settings.is_sqlite),
             audit=policy.audit,
             integrator=Integrator(policy.audit, settings.audit_interval),
+            witnesses=WitnessPublisher(
+                policy.audit,
+                [WitnessEndpoint(url, CosignerKey.decode(key)) for url, key in settings.audit_witness_list],
+                interval=settings.audit_witness_interval,
+            ),
             audit_queries=AuditQueries(policy=policy, registry=registry),
         )

@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from audit.cosignature import CosignerKey
+from audit.errors import CheckpointError
+
 ENV_PREFIX = "CGW_"
 SUPPORTED_DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 MASK = "********"
@@ -83,6 +86,9 @@ class Settings(BaseSettings):
     audit_backlog_warn: int = Field(default=2048, ge=1)  # pending records: warn, /readyz "behind"
     audit_backlog_refuse: int = Field(default=4096, ge=1)  # pending records: refuse (503 / AE)
     audit_max_merge_delay: float = Field(default=60.0, gt=0)  # seconds a record may wait: warn
+    # Witnesses (C2SP tlog-witness): "URL KEY" pairs separated by ';', KEY from `witness init`.
+    audit_witnesses: str = ""
+    audit_witness_interval: float = Field(default=10.0, gt=0, le=3600)  # seconds between rounds
 
     log_level: str = "info"
     log_json: bool = True
@@ -130,6 +136,30 @@ class Settings(BaseSettings):
         if self.audit_backlog_warn > self.audit_backlog_refuse:
             raise ValueError("CGW_AUDIT_BACKLOG_WARN must not exceed CGW_AUDIT_BACKLOG_REFUSE")
         return self
+
+    @model_validator(mode="after")
+    def _witnesses_are_well_formed(self) -> Settings:
+        for url, key in self.audit_witness_list:
+            if not url.startswith(("https://", "http://")):
+                raise ValueError("CGW_AUDIT_WITNESSES: each witness is 'URL KEY' with an http(s) URL")
+            try:
+                CosignerKey.decode(key)
+            except CheckpointError as exc:
+                raise ValueError(f"CGW_AUDIT_WITNESSES: {exc}") from None
+        return self
+
+    @property
+    def audit_witness_list(self) -> tuple[tuple[str, str], ...]:
+        """(URL, witness key) per configured witness."""
+        pairs = []
+        for entry in self.audit_witnesses.split(";"):
+            if not entry.strip():
+                continue
+            parts = entry.split()
+            if len(parts) != 2:
+                raise ValueError("CGW_AUDIT_WITNESSES: each witness is 'URL KEY', separated by ';'")
+            pairs.append((parts[0], parts[1]))
+        return tuple(pairs)
 
     @property
     def database(self) -> URL:

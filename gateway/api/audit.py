@@ -45,16 +45,33 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in hashes]
 
 
-@router.get("/audit/checkpoint", summary="The latest signed checkpoint (C2SP signed note)")
-async def checkpoint(services: ServicesDep, size: int | None = None) -> PlainTextResponse:
-    note = await run_in_threadpool(
-        services.audit.latest_note if size is None else lambda: services.audit.note_at(size)
-    )
+@router.get(
+    "/audit/checkpoint",
+    summary="The latest signed checkpoint (C2SP signed note), with any witness cosignatures",
+    responses={404: {"description": "no checkpoint of that size, or none cosigned yet"}},
+)
+async def checkpoint(
+    services: ServicesDep, size: int | None = None, cosigned: bool = False
+) -> PlainTextResponse:
+    if size is not None:
+        note = await run_in_threadpool(services.audit.note_at, size)
+    else:
+        note = await run_in_threadpool(lambda: services.audit.latest_note(cosigned=cosigned))
+        if note is None and not cosigned:
+            note = await run_in_threadpool(services.audit.checkpoint)
     if note is None:
-        note = await run_in_threadpool(services.audit.checkpoint) if size is None else None
-    if note is None:
-        return PlainTextResponse("no checkpoint of that size\n", status_code=404)
+        return PlainTextResponse("no checkpoint of that size, or none cosigned yet\n", status_code=404)
     return PlainTextResponse(note, headers={"Cache-Control": "max-age=1"})
+
+
+@router.get("/audit/witnesses", summary="The witnesses this log publishes to, their keys and status")
+def witnesses(services: ServicesDep) -> dict[str, Any]:
+    return {
+        "witnesses": [
+            {"key": w.key.encode(), "status": status}  # not the URL: internal infrastructure
+            for w, status in services.witnesses.describe()
+        ]
+    }
 
 
 @router.get("/audit/keys", summary="The log's origin and verifier keys (name+keyid+key)")

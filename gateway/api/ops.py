@@ -25,7 +25,7 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "not ready; `checks` says which check failed"}},
 )
 def readyz(services: ServicesDep) -> Any:
-    checks = readiness(services.engine, services.policy.audit)
+    checks = readiness(services.engine, services.policy.audit, services.witnesses.status())
     if not is_ready(checks):
         return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
     return {"status": "ready", "checks": checks}

@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from audit.bundle import StoredCheckpoint, write_bundle
 from audit.checkpoint import Checkpoint, NoteVerifier, public_bytes, sign
+from audit.cosignature import Cosignature, CosignerKey
 from audit.errors import AuditUnavailable, ProofError
 from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
 from audit.record import AuditRecord
@@ -261,15 +262,49 @@ class AuditLog:
             current = store.head(connection=connection)
             return Head(size=int(current.tree_size), root=bytes(current.root))
 
-    def latest_note(self) -> str | None:
+    def latest_note(self, *, cosigned: bool = False) -> str | None:
+        """The newest checkpoint (or the newest one a witness cosigned), with its cosignatures."""
         with self._engine.connect() as connection:
-            latest = store.latest_checkpoint(connection=connection)
-            return None if latest is None else str(latest.note)
+            if cosigned:
+                size = store.latest_cosigned_size(connection=connection)
+                latest = store.checkpoint_at(connection=connection, size=size) if size else None
+            else:
+                latest = store.latest_checkpoint(connection=connection)
+            return None if latest is None else self._with_cosignatures(connection, latest)
 
     def note_at(self, size: int) -> str | None:
         with self._engine.connect() as connection:
             found = store.checkpoint_at(connection=connection, size=size)
-            return None if found is None else str(found.note)
+            return None if found is None else self._with_cosignatures(connection, found)
+
+    def _with_cosignatures(self, connection: Connection, checkpoint: Any) -> str:
+        size = int(checkpoint.tree_size)
+        lines = store.cosignature_lines(connection=connection, sizes=[size]).get(size, [])
+        return str(checkpoint.note) + "".join(lines)
+
+    # --- witnesses (reference/audit-log.md 2.6) ------------------------------------------------
+
+    def witnessed_size(self, witness: CosignerKey) -> int:
+        """The largest size this witness key has cosigned, as far as this log has stored."""
+        with self._engine.connect() as connection:
+            return store.latest_cosigned_size(
+                connection=connection, witness=witness.name, key_id=witness.key_id
+            )
+
+    def add_cosignatures(self, size: int, witness: CosignerKey, found: Sequence[Cosignature]) -> None:
+        """Store verified cosignatures of the checkpoint at `size` (see audit.cosignature)."""
+        with self._writer.begin() as connection:
+            for cosignature in found:
+                store.add_cosignature(
+                    connection=connection,
+                    row={
+                        "tree_size": size,
+                        "witness": witness.name,
+                        "key_id": witness.key_id,
+                        "line": cosignature.line,
+                        "cosigned_at": datetime.fromtimestamp(cosignature.timestamp, UTC),
+                    },
+                )
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
         """Raises: ProofError (outside the tree, or beyond the integrated size)."""
@@ -291,8 +326,11 @@ class AuditLog:
     def export(self, directory: Path) -> int:
         """Write the whole log as a bundle (audit.bundle) for offline verification."""
         with self._engine.connect() as connection:
+            cosignatures = store.cosignature_lines(connection=connection)
             checkpoints = [
-                StoredCheckpoint(int(row.tree_size), str(row.note))
+                StoredCheckpoint(
+                    int(row.tree_size), str(row.note) + "".join(cosignatures.get(int(row.tree_size), []))
+                )
                 for row in store.all_checkpoints(connection=connection)
             ]
             return write_bundle(

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 from audit.errors import ProofError
 from gateway.store.tables import (
     AuditCheckpointRow,
+    AuditCosignatureRow,
     AuditEntryRow,
     AuditHeadRow,
     AuditNodeRow,
@@ -30,6 +31,7 @@ _entries = AuditEntryRow.__table__  # type: ignore[attr-defined]
 _nodes = AuditNodeRow.__table__  # type: ignore[attr-defined]
 _checkpoints = AuditCheckpointRow.__table__  # type: ignore[attr-defined]
 _head = AuditHeadRow.__table__  # type: ignore[attr-defined]
+_cosignatures = AuditCosignatureRow.__table__  # type: ignore[attr-defined]
 
 INTEGRATOR_LOCK = 0x61756469  # "audi": the PostgreSQL advisory lock of the single integrator
 
@@ -120,6 +122,42 @@ def checkpoint_at(*, connection: Connection, size: int) -> Any | None:
 
 def all_checkpoints(*, connection: Connection) -> list[Any]:
     return list(connection.execute(select(_checkpoints).order_by(_checkpoints.c.tree_size)).all())
+
+
+def add_cosignature(*, connection: Connection, row: dict[str, Any]) -> None:
+    """A cosignature already stored for that size and witness key is kept, not replaced."""
+    exists = connection.execute(
+        select(_cosignatures.c.tree_size).where(
+            _cosignatures.c.tree_size == row["tree_size"],
+            _cosignatures.c.witness == row["witness"],
+            _cosignatures.c.key_id == row["key_id"],
+        )
+    ).first()
+    if exists is None:
+        connection.execute(insert(_cosignatures), [row])
+
+
+def cosignature_lines(*, connection: Connection, sizes: Sequence[int] | None = None) -> dict[int, list[str]]:
+    """The cosignature lines stored per checkpoint size (of `sizes`, or all), by witness name."""
+    statement = select(_cosignatures.c.tree_size, _cosignatures.c.line).order_by(
+        _cosignatures.c.tree_size, _cosignatures.c.witness
+    )
+    if sizes is not None:
+        statement = statement.where(_cosignatures.c.tree_size.in_(list(sizes)))
+    found: dict[int, list[str]] = {}
+    for size, line in connection.execute(statement):
+        found.setdefault(int(size), []).append(str(line))
+    return found
+
+
+def latest_cosigned_size(
+    *, connection: Connection, witness: str | None = None, key_id: bytes | None = None
+) -> int:
+    """The largest size cosigned (by this witness key, if given); 0 when none is."""
+    statement = select(func.max(_cosignatures.c.tree_size))
+    if witness is not None:
+        statement = statement.where(_cosignatures.c.witness == witness, _cosignatures.c.key_id == key_id)
+    return int(connection.execute(statement).scalar() or 0)
 
 
 class SqlHashSource:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     SmallInteger,
+    String,
     Text,
     UniqueConstraint,
 )
@@ -260,6 +261,18 @@ class AuditCheckpointRow(SQLModel, table=True):
     root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     note: str = Field(sa_column=Column(Text, nullable=False))
     signed_at: datetime = Field(sa_column=_timestamp())
+
+
+class AuditCosignatureRow(SQLModel, table=True):
+    """A witness's cosignature line on the checkpoint of one size (C2SP tlog-cosignature)."""
+
+    __tablename__ = "audit_cosignatures"
+
+    tree_size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    witness: str = Field(sa_column=Column(String(128), primary_key=True))
+    key_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    line: str = Field(sa_column=Column(Text, nullable=False))
+    cosigned_at: datetime = Field(sa_column=_timestamp())
 
 
 class AuditHeadRow(SQLModel, table=True):
