@@ -818,7 +818,8 @@ def audit_verify(
     if witnesses:
         cosigned_at = datetime.fromtimestamp(report.witnessed_at or 0, UTC).isoformat()
         print(
-            f"witnessed {report.witnessed} entries: cosigned by {quorum} of {len(witnesses)} witnesses by {cosigned_at}"
+            f"witnessed {report.witnessed} entries: cosigned by {quorum} of {len(witnesses)} "
+            f"witnesses by {cosigned_at}"
         )
 
 
