@@ -186,7 +186,9 @@ def create_witness_app(witness: Witness) -> FastAPI:
         except WitnessRefusal as refusal:
             log.warning("witness_refused", status=refusal.status, reason=refusal.reason)
             if refusal.status == 409 and refusal.latest_size is not None:
-                return Response(f"{refusal.latest_size}\n", status_code=409, media_type=SIZE_MEDIA_TYPE)
+                return Response(  # the exact media type: Starlette would add a charset to media_type
+                    f"{refusal.latest_size}\n", status_code=409, headers={"Content-Type": SIZE_MEDIA_TYPE}
+                )
             return PlainTextResponse(refusal.reason + "\n", status_code=refusal.status)
         return PlainTextResponse(line)
 
