@@ -39,6 +39,7 @@ def test_operator_endpoints_answer(server: Server) -> None:
         "schema": "current",
         "audit_log": "ok",
         "audit_receipts": "ok",
+        "audit_witnesses": "none",
     }
     metadata = httpx.get(f"{server.base_url}/metadata")
     assert metadata.headers["content-type"].startswith("application/fhir+json")
