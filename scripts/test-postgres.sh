@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make a local PostgreSQL 15 server available for the test suite and print its admin URL.
 # Installs the Debian package when absent (root only), starts the cluster, and creates a
-# login role that may create databases (each test gets a fresh database of its own).
+# login role that may create databases (each test gets a fresh database of its own), and a
+# superuser role beside it (<role>_super) for the few tests that need one.
 # Diagnostics go to stderr; stdout carries only the URL.
 set -euo pipefail
 
@@ -37,6 +38,10 @@ DO \$\$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ROLE') THEN
     CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD';
+  END IF;
+  -- a superuser, for the tests of what only a superuser may install (the DDL event triggers)
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${ROLE}_super') THEN
+    CREATE ROLE ${ROLE}_super LOGIN SUPERUSER PASSWORD '${PASSWORD}_super';
   END IF;
 END
 \$\$;

@@ -57,6 +57,14 @@ def postgres_admin_url() -> str:
     return url
 
 
+def as_postgres_superuser(database_url: str) -> str:
+    """The same database as the superuser scripts/test-postgres.sh creates beside the test role."""
+    url = make_url(database_url)
+    return url.set(username=f"{url.username}_super", password=f"{url.password}_super").render_as_string(
+        hide_password=False
+    )
+
+
 def _libpq(url: str) -> str:
     """A SQLAlchemy URL as a libpq connection string for psycopg."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

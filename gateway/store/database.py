@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from gateway.settings import Settings
+from gateway.store.guard import MIGRATING, install_sqlite_authorizer
 from gateway.store.tables import GatewayMetaRow
 from gateway.store.write_lock import WriteLock
 
@@ -170,7 +171,7 @@ def _queue_writers(engine: Engine, lock: WriteLock) -> None:
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy's begin event issues BEGIN itself
     cursor = dbapi_connection.cursor()
     for pragma in (
@@ -182,6 +183,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+    install_sqlite_authorizer(dbapi_connection, record.info)  # after the pragmas it then locks
 
 
 def check_reachable(engine: Engine) -> None:
@@ -237,21 +239,31 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Raises:
         DatabaseUnavailable: the database does not answer.
     """
-    config = _alembic_config()
     try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        _migrate(engine, lambda config: command.upgrade(config, revision))
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(f"migration failed ({_cause(exc)})") from None
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the schema down (for operators rolling back a release, and for tests)."""
+    _migrate(engine, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
+    """Run migrations on a connection let past the guards (gateway/store/guard.py), then
+    discard that connection so nothing prepared under the exemption stays cached."""
     config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    with engine.connect() as connection:
+        try:
+            connection.connection.info[MIGRATING] = True
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL gateway.migrating = 'on'")
+                config.attributes["connection"] = connection
+                run(config)
+        finally:
+            connection.invalidate()
 
 
 def bind_keyring(engine: Engine, keyring_id: str) -> None:
