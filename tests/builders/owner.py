@@ -14,6 +14,10 @@ def as_database_owner(database_url: str) -> Iterator[Connection]:
     """A transaction on a connection of our own, not the gateway's: on SQLite no authorizer (the
     file's owner), on PostgreSQL a superuser in `session_replication_role = replica`, which
     switches off row and event triggers alike. Triggers still fire on SQLite: drop them first."""
+    if database_url.startswith("postgresql"):
+        from tests.conftest import as_postgres_superuser
+
+        database_url = as_postgres_superuser(database_url)
     engine = create_engine(database_url)
     try:
         with engine.begin() as connection:

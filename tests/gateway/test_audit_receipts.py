@@ -22,6 +22,7 @@ from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
 from tests.builders.audit import forge_pending_row, push_record
 from tests.builders.hl7 import Person, adt
+from tests.builders.owner import as_database_owner
 from tests.conftest import Installation, register_sender, start_server, stop_server
 
 
@@ -131,15 +132,15 @@ def test_the_server_reports_a_vanished_record_and_stops_being_ready(upgraded: In
         stop_server(server)
 
 
-def test_receipts_survive_a_failed_check(engine: Engine, log: AuditLog) -> None:
+def test_receipts_survive_a_failed_check(log: AuditLog, upgraded: Installation) -> None:
     """A check that cannot reach the database puts its receipts back, to be checked next time."""
     log.accept_now([push_record(0), push_record(1)])
-    with engine.begin() as connection:  # the check's tables are gone for a moment
+    with as_database_owner(upgraded.database_url) as connection:  # the check's tables are gone for a moment
         connection.execute(text("ALTER TABLE audit_entries RENAME TO audit_entries_away"))
     with pytest.raises(SQLAlchemyError):
         log.reconcile()
     assert log.receipts.outstanding() == 2
-    with engine.begin() as connection:
+    with as_database_owner(upgraded.database_url) as connection:
         connection.execute(text("ALTER TABLE audit_entries_away RENAME TO audit_entries"))
     assert log.integrate_all() == 2
     assert log.reconcile() == 0
