@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from audit.bundle import Bundle
 from audit.checkpoint import NoteVerifier, open_note, parse_body, signature_lines
@@ -23,6 +24,7 @@ from audit.cosignature import CosignerKey, cosignatures
 from audit.errors import CheckpointError, RecordError, VerificationFailed
 from audit.merkle import MemoryTree, leaf_hash, root
 from audit.record import parse_leaf
+from audit.recorded_window import DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LAG, out_of_window, recorded_windows
 
 
 @dataclass
@@ -46,10 +48,13 @@ def verify_bundle(
     check_records: bool = True,
     witnesses: Sequence[CosignerKey] = (),
     quorum: int = 1,
+    clock_skew: int = DEFAULT_CLOCK_SKEW,
+    max_lag: int = DEFAULT_MAX_LAG,
 ) -> Report:
     """Verify an export; `known_notes` are checkpoints the auditor held from earlier. With
     `witnesses`, some checkpoint must carry valid cosignatures by `quorum` of them (C2SP
-    tlog-cosignature): the witnesses vouch the log only grew up to that size.
+    tlog-cosignature): the witnesses vouch the log only grew up to that size. Each record's
+    `recorded` time must then also fit the cosignature times (audit.recorded_window).
 
     Raises:
         VerificationFailed: the first problem found, with the first index it can name.
@@ -60,7 +65,9 @@ def verify_bundle(
     verifiers = list(trusted) if trusted is not None else _listed_keys(bundle)
     notes = [(c.note, "exported") for c in bundle.checkpoints] + [(n, "auditor-held") for n in known_notes]
     checkpoints = _open_all(notes, verifiers, expected_origin)
-    witnessed, witnessed_at = _witnessed(notes, witnesses, quorum)
+    witnessed_points = _witnessed(notes, witnesses, quorum)
+    windows = recorded_windows(witnessed_points, clock_skew=clock_skew, max_lag=max_lag) if witnesses else []
+    window = 0
     hashes: list[bytes] = []
     count = len(bundle.leaves)
     for index, leaf in enumerate(bundle.leaves):
@@ -74,7 +81,13 @@ def verify_bundle(
         ):
             raise VerificationFailed(index, "leaf bytes do not hash to the hash recorded at integration")
         if check_records:
-            _check_record(index, leaf, expected_origin)
+            document = _check_record(index, leaf, expected_origin)
+            if windows:
+                while index >= windows[window].end:
+                    window += 1
+                problem = out_of_window(document.get("recorded"), windows[window])
+                if problem:
+                    raise VerificationFailed(index, problem)
         hashes.append(hashed)
     if bundle.leaf_hashes is not None and len(bundle.leaf_hashes) != count:
         raise VerificationFailed(count, "the export lists more leaf hashes than leaves")
@@ -96,8 +109,8 @@ def verify_bundle(
         covered=previous,
         root=root(tree, count),
         trusted_keys=[v.encode() for v in verifiers],
-        witnessed=witnessed,
-        witnessed_at=witnessed_at,
+        witnessed=max(witnessed_points)[0] if witnessed_points else 0,
+        witnessed_at=max(witnessed_points)[1] if witnessed_points else None,
     )
 
 
@@ -128,16 +141,17 @@ def _open_all(
 
 def _witnessed(
     notes: list[tuple[str, str]], witnesses: Sequence[CosignerKey], quorum: int
-) -> tuple[int, int | None]:
-    """The largest size cosigned by `quorum` distinct witnesses, and the latest of those times.
+) -> list[tuple[int, int]]:
+    """(size, time) of every checkpoint cosigned by `quorum` distinct witnesses; the time is
+    when the quorum was reached (the quorum-th earliest cosignature).
 
     Raises:
-        VerificationFailed: a cosignature by a listed witness does not verify, or no checkpoint
-            reaches the quorum.
+        VerificationFailed: a cosignature by a listed witness does not verify, or witnesses are
+            given and no checkpoint reaches the quorum.
     """
     if not witnesses:
-        return 0, None
-    best: tuple[int, int | None] | None = None
+        return []
+    witnessed = []
     for note, where in notes:
         try:
             found = cosignatures(note, witnesses)
@@ -145,23 +159,25 @@ def _witnessed(
             raise VerificationFailed(
                 None, f"an {where} checkpoint's cosignature is not acceptable: {exc}"
             ) from None
-        by_witness = {c.witness: c.timestamp for c in found}
-        if len(by_witness) < quorum:
-            continue
-        size = parse_body(signature_lines(note)[0]).size
-        if best is None or size > best[0]:
-            best = (size, max(by_witness.values()))
-    if best is None:
+        earliest_by_witness: dict[str, int] = {}
+        for cosignature in found:
+            known = earliest_by_witness.get(cosignature.witness, cosignature.timestamp)
+            earliest_by_witness[cosignature.witness] = min(known, cosignature.timestamp)
+        if len(earliest_by_witness) >= quorum:
+            size = parse_body(signature_lines(note)[0]).size
+            witnessed.append((size, sorted(earliest_by_witness.values())[quorum - 1]))
+    if not witnessed:
         raise VerificationFailed(
             None, f"no checkpoint is cosigned by {quorum} of the {len(witnesses)} witnesses"
         )
-    return best
+    return witnessed
 
 
-def _check_record(index: int, leaf: bytes, origin: str) -> None:
+def _check_record(index: int, leaf: bytes, origin: str) -> dict[str, Any]:
     try:
         document = parse_leaf(leaf)
     except RecordError as exc:
         raise VerificationFailed(index, str(exc)) from None
     if document.get("log") != origin:
         raise VerificationFailed(index, "the record belongs to another log")
+    return document

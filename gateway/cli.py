@@ -22,6 +22,7 @@ from audit.bundle import read_bundle
 from audit.checkpoint import NoteVerifier
 from audit.cosignature import CosignerKey
 from audit.errors import CheckpointError, VerificationFailed
+from audit.recorded_window import DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LAG
 from audit.verify import verify_bundle
 from consent_ledger import ChainBroken, ConsentInvalid
 from gateway import __version__
@@ -788,6 +789,15 @@ def audit_verify(
         typer.Option(help="A witness key (from `witness init`) whose cosignature is required; repeatable"),
     ] = None,
     quorum: Annotated[int, typer.Option(min=1, help="How many of the --witness keys must cosign")] = 1,
+    max_lag: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Seconds a record may take to reach a cosigned checkpoint (backdating check)"
+        ),
+    ] = DEFAULT_MAX_LAG,
+    clock_skew: Annotated[
+        int, typer.Option(min=0, help="Seconds the gateway's and witnesses' clocks may differ")
+    ] = DEFAULT_CLOCK_SKEW,
 ) -> None:
     """Recompute the RFC 6962 tree, check every checkpoint's signature and root, and every leaf.
 
@@ -805,7 +815,15 @@ def audit_verify(
     except (OSError, ValueError, KeyError, CheckpointError, httpx.HTTPError) as exc:
         _fail(f"cannot read the log: {exc}")
     try:
-        report = verify_bundle(bundle, trusted=trusted, known_notes=held, witnesses=witnesses, quorum=quorum)
+        report = verify_bundle(
+            bundle,
+            trusted=trusted,
+            known_notes=held,
+            witnesses=witnesses,
+            quorum=quorum,
+            clock_skew=clock_skew,
+            max_lag=max_lag,
+        )
     except VerificationFailed as failure:
         print(f"FAIL {failure}", file=sys.stderr)
         raise typer.Exit(1) from None

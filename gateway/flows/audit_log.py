@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ from gateway.store.database import after_commit, utc, writer
 log = get_logger(__name__)
 
 AUDIT_KEY_PURPOSE = "audit"
+CHECKPOINT_WAIT = 10.0  # seconds `checkpoint` waits for another process's integration
 
 
 def default_origin(keyring: Keyring) -> str:
@@ -142,20 +144,27 @@ class AuditLog:
 
     # --- integrate ----------------------------------------------------------------------------
 
-    def integrate(self) -> int:
-        """Integrate one batch of pending records and sign a checkpoint; the number integrated."""
+    def integrate(self, *, wait: float = 0.0) -> int:
+        """Integrate one batch of pending records and sign a checkpoint; the number integrated.
+        While another process integrates, wait up to `wait` seconds for it (else return 0)."""
         with self._engine.connect() as connection:  # a read first: idle logs take no write lock
             if not store.pending_batch(connection=connection, limit=1):
                 return 0
-        try:
-            return self._integrate_batch()
-        except _HeadMoved:
-            return 0  # another integrator appended first; its batch stands, ours rolled back
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return self._integrate_batch()
+            except _HeadMoved:
+                return 0  # another integrator appended first; its batch stands, ours rolled back
+            except _IntegratorBusy:
+                if time.monotonic() >= deadline:
+                    return 0
+                time.sleep(0.02)
 
     def _integrate_batch(self) -> int:
         with self._writer.begin() as connection:
             if not store.take_integrator_lock(connection):
-                return 0
+                raise _IntegratorBusy
             current = store.head(connection=connection)
             pending = store.pending_batch(connection=connection, limit=self._batch)
             if not pending:
@@ -185,9 +194,9 @@ class AuditLog:
                 raise _HeadMoved
         return len(entries)
 
-    def integrate_all(self) -> int:
+    def integrate_all(self, *, wait: float = 0.0) -> int:
         total = 0
-        while count := self.integrate():
+        while count := self.integrate(wait=wait):
             total += count
         if total:
             self._backlog.forget()  # admit again as soon as the backlog is down
@@ -211,8 +220,10 @@ class AuditLog:
 
     def checkpoint(self) -> str:
         """Integrate everything pending and return the checkpoint of the current size
-        (signing one for it if none exists yet, e.g. for the empty log)."""
-        self.integrate_all()
+        (signing one for it if none exists yet, e.g. for the empty log). Records another
+        process is integrating are waited for, so the checkpoint covers everything accepted
+        before the call."""
+        self.integrate_all(wait=CHECKPOINT_WAIT)
         with self._writer.begin() as connection:
             current = store.head(connection=connection)
             existing = store.checkpoint_at(connection=connection, size=current.tree_size)
@@ -341,6 +352,10 @@ class AuditLog:
                 checkpoints=checkpoints,
                 exported_at=self._clock().isoformat(),
             )
+
+
+class _IntegratorBusy(Exception):
+    """Another process holds the integrator lock (PostgreSQL)."""
 
 
 class _HeadMoved(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from audit.bundle import Bundle, StoredCheckpoint, read_bundle, write_bundle
 from audit.checkpoint import Checkpoint, NoteVerifier, public_bytes, sign
+from audit.cosignature import CosignerKey, cosign
 from audit.errors import VerificationFailed
 from audit.merkle import CompactRange, leaf_hash
 from audit.record import AuditRecord, Kind
+from audit.recorded_window import DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LAG, recorded_windows
 from audit.verify import verify_bundle
 
 ORIGIN = "audit.example.org/test/2026"
@@ -208,3 +210,67 @@ def test_any_sequence_of_appends_and_checkpoints_verifies_and_any_changed_byte_f
     failed_at, _reason = _fails_at(bundle)
     assert failed_at is not None
     assert failed_at <= index
+
+
+# --- recorded times against witness cosignature times (reference 2.9 step 5, T7) --------------
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+WITNESS_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(2, 34)))
+WITNESS = CosignerKey("witness.example", public_bytes(WITNESS_KEY))
+
+
+def _timed_log(offsets: list[int], cosigned: dict[int, int]) -> Bundle:
+    """Leaf i recorded T0 + offsets[i] seconds; the checkpoint of each size in `cosigned`
+    cosigned by WITNESS at T0 + that many seconds."""
+    leaves = [
+        AuditRecord(
+            kind=Kind.DECISION,
+            action="pull_flags",
+            decision="permit",
+            outcome="disclosed",
+            recorded=T0 + timedelta(seconds=offset),
+            requester={"org": "pd"},
+            purpose="LAW",
+        ).leaf(ORIGIN)
+        for offset in offsets
+    ]
+    bundle = _log(leaves, sorted(cosigned))
+    notes = []
+    for stored in bundle.checkpoints:
+        body = stored.note[: stored.note.index("\n\n") + 1]
+        at = int((T0 + timedelta(seconds=cosigned[stored.size])).timestamp())
+        notes.append(
+            StoredCheckpoint(stored.size, stored.note + cosign(body, WITNESS.name, WITNESS_KEY, at).line)
+        )
+    return Bundle(ORIGIN, bundle.verifier_keys, bundle.leaves, bundle.leaf_hashes, notes)
+
+
+def test_recorded_times_that_fit_the_cosignatures_verify() -> None:
+    bundle = _timed_log(list(range(12)), {4: 10, 8: 20, 12: 30})
+    report = verify_bundle(bundle, trusted=[VERIFIER], witnesses=[WITNESS])
+    assert (report.witnessed, report.witnessed_at) == (12, int((T0 + timedelta(seconds=30)).timestamp()))
+
+
+def test_a_post_dated_record_is_named() -> None:
+    offsets = list(range(12))
+    offsets[6] = 20 + DEFAULT_CLOCK_SKEW + 1  # after the size-8 checkpoint that holds it was cosigned
+    index, reason = _fails_at(_timed_log(offsets, {4: 10, 8: 20, 12: 30}), witnesses=[WITNESS])
+    assert (index, "post-dated" in reason) == (6, True)
+
+
+def test_a_backdated_append_is_named() -> None:
+    offsets = list(range(12))
+    offsets[9] = 20 - DEFAULT_MAX_LAG - 1  # long before the size-8 checkpoint it came after
+    index, reason = _fails_at(_timed_log(offsets, {4: 10, 8: 20, 12: 30}), witnesses=[WITNESS])
+    assert (index, "backdated" in reason) == (9, True)
+    assert verify_bundle(_timed_log(offsets, {4: 10, 8: 20, 12: 30}), trusted=[VERIFIER]).entries == 12
+
+
+def test_windows_split_at_each_witnessed_size() -> None:
+    windows = recorded_windows([(8, 2000), (4, 1000), (8, 1500)], clock_skew=0, max_lag=0)
+    assert [w.end for w in windows] == [4, 8, 2**63]
+    assert windows[0].earliest is None
+    assert windows[0].latest == "1970-01-01T00:16:40.000000Z"  # the earliest cosignature covering
+    assert windows[1].earliest == "1970-01-01T00:16:40.000000Z"
+    assert windows[1].latest == "1970-01-01T00:25:00.000000Z"
+    assert (windows[2].earliest, windows[2].latest) == ("1970-01-01T00:33:20.000000Z", None)

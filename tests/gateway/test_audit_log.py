@@ -26,6 +26,7 @@ from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from gateway.keyring import load_keyring
 from gateway.services import audit_log
 from gateway.settings import load_settings
+from gateway.store.audit import INTEGRATOR_LOCK
 from gateway.store.database import create_db_engine
 from tests.builders.audit import push_record
 from tests.builders.consent import consent, recipient_class
@@ -490,3 +491,29 @@ def test_a_keyring_from_before_the_audit_log_is_told_how_to_get_a_checkpoint_key
     assert "keys rotate --audit" in refused.stderr
     upgraded.cli_ok("keys", "rotate", "--audit")
     assert upgraded.cli_ok("audit", "checkpoint").split("\n")[1] == "0"  # the empty log's size
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_forced_checkpoint_waits_for_another_integrator_and_covers_what_was_accepted(
+    upgraded: Installation,
+) -> None:
+    """`audit checkpoint` beside a running server: the server's integrator may hold the lock at
+    that moment; the checkpoint must still cover every record accepted before it was asked."""
+    settings = load_settings(database_url=upgraded.database_url, keyring=upgraded.keyring)
+    engine = create_db_engine(settings)
+    try:
+        log = audit_log(settings, load_keyring(upgraded.keyring), engine)
+        log.accept_now([push_record(0)])
+        with engine.connect() as holder:  # another process's integrator, mid-transaction
+            holder.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INTEGRATOR_LOCK})
+            notes: list[str] = []
+            waiting = threading.Thread(target=lambda: notes.append(log.checkpoint()))
+            waiting.start()
+            waiting.join(timeout=0.5)
+            assert waiting.is_alive()  # it waits rather than signing the size before the record
+            holder.rollback()  # the lock is released
+        waiting.join(timeout=15)
+        assert notes
+        assert open_note(notes[0], log.verifiers()).checkpoint.size == 1
+    finally:
+        engine.dispose()
