@@ -147,7 +147,7 @@ def population() -> Iterator[Installation]:
         print(f"seeding {PEOPLE:,} people on SQLite (kept in {folder} for the next run) ...", flush=True)
         print(f"  seeded in {seed(installation, PEOPLE):.0f} s")
         (folder / "seeded").write_text("ok\n")
-    yield Installation(root=folder, database_url=url)
+    yield migrate(Installation(root=folder, database_url=url))  # a kept population: schema brought up to date
 
 
 def prepared(root: Path, url: str) -> Installation:

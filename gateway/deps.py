@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway.auth.caller import Caller, resolve_caller
 from gateway.auth.errors import TokenRejected
 from gateway.flows.policy import Requester
+from gateway.flows.registry import RegistryView
 from gateway.registry.domain import Sender
 from gateway.services import Services
 
@@ -27,8 +28,18 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def get_registry(services: ServicesDep) -> RegistryView:
+    """The registry as committed when the request began: one version query per request, the
+    reads after it from memory (FastAPI resolves a dependency once per request)."""
+    return services.registry.current()
+
+
+RegistryDep = Annotated[RegistryView, Depends(get_registry)]
+
+
 def get_caller(
     services: ServicesDep,
+    registry: RegistryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """The authenticated caller.
@@ -39,15 +50,15 @@ def get_caller(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise TokenRejected("missing_token", "a bearer token is required")
     token = services.verifier.verify(credentials.credentials)
-    return resolve_caller(token, services.registry)
+    return resolve_caller(token, registry)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_sender(services: ServicesDep, caller: CallerDep) -> Sender:
+def get_sender(registry: RegistryDep, caller: CallerDep) -> Sender:
     """The authenticated caller as a record sender, with its org's registry entry."""
-    org = services.registry.get_org(caller.org_id)
+    org = registry.get_org(caller.org_id)
     if org is None:  # pragma: no cover - a caller's org exists (foreign key); fail closed anyway
         raise TokenRejected("unknown_client", "token names a client whose org is not registered")
     return Sender(client_id=caller.client_id, org=org, role=caller.role)
@@ -56,14 +67,14 @@ def get_sender(services: ServicesDep, caller: CallerDep) -> Sender:
 SenderDep = Annotated[Sender, Depends(get_sender)]
 
 
-def get_requester(services: ServicesDep, caller: CallerDep, sender: SenderDep) -> Requester:
+def get_requester(registry: RegistryDep, caller: CallerDep, sender: SenderDep) -> Requester:
     """The caller as the policy engine sees them: org and role, MFA from the token, and the CJIS
     personnel status on file today for the person acting (the token's subject) at their org."""
     today = datetime.now(UTC).date()
     return Requester(
         sender,
         mfa=caller.mfa,
-        cjis=services.registry.cjis_status(caller.subject, caller.org_id, today),
+        cjis=registry.cjis_status(caller.subject, caller.org_id, today),
         user=caller.subject,
     )
 

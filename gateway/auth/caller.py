@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gateway.auth.errors import TokenRejected
 from gateway.auth.tokens import VerifiedToken
-from gateway.flows.registry import RegistryService
+from gateway.flows.registry import RegistryService, RegistryView
 from policies.vocabulary import OrgType, Role
 
 
@@ -26,7 +26,7 @@ class Caller:
     token_id: str | None
 
 
-def resolve_caller(token: VerifiedToken, registry: RegistryService) -> Caller:
+def resolve_caller(token: VerifiedToken, registry: RegistryService | RegistryView) -> Caller:
     """Join a verified token with its registered client and org.
 
     Raises:

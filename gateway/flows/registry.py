@@ -1,14 +1,22 @@
-"""Registry use cases: each runs in one transaction, so a failure writes nothing."""
+"""Registry use cases: each runs in one transaction, so a failure writes nothing.
+
+Every write also bumps `registry_version` in `gateway_meta`, in its transaction. Readers on
+the request path take a `RegistryView` (`current()`): one query for the version, then orgs,
+clients and personnel from memory, loaded once per version. A change committed by any process
+(the CLI included) is seen by the next request, as without a cache.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from typing import cast
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from gateway.registry.domain import (
@@ -24,17 +32,37 @@ from gateway.registry.errors import NotFoundError
 from gateway.store import registry as store
 from gateway.store.database import writer
 
+REGISTRY_VERSION = "registry_version"
+_MAX_CACHED = 10_000  # entries per version; personnel lookups by unknown subjects are cached too
+_READ_VERSION = text("SELECT value FROM gateway_meta WHERE key = :key").bindparams(key=REGISTRY_VERSION)
+_BUMP_VERSION = text(
+    "UPDATE gateway_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS VARCHAR(255)) WHERE key = :key"
+).bindparams(key=REGISTRY_VERSION)
+_FIRST_VERSION = text("INSERT INTO gateway_meta (key, value) VALUES (:key, '1')").bindparams(
+    key=REGISTRY_VERSION
+)
+
 
 class RegistryService:
     """Register and read organisations, agreements, clients and personnel."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._cache = _VersionedCache()
 
     @contextmanager
     def _transaction(self, *, write: bool = False) -> Iterator[Session]:
         with Session(writer(self._engine) if write else self._engine) as session, session.begin():
             yield session
+            # readers' caches are keyed by this version
+            if write and session.execute(_BUMP_VERSION).rowcount == 0:  # type: ignore[attr-defined]
+                session.execute(_FIRST_VERSION)
+
+    def current(self) -> RegistryView:
+        """The registry as committed now, for one request: reads after this are from memory."""
+        with self._engine.connect() as connection:
+            version = connection.execute(_READ_VERSION).scalar() or "0"
+        return RegistryView(self, self._cache.at(str(version)))
 
     def register_org(self, org: Organization) -> Organization:
         """Raises: DuplicateError."""
@@ -110,12 +138,7 @@ class RegistryService:
             return store.get_personnel(session=session, subject=subject)
 
     def cjis_status(self, subject: str, org_id: str, day: date) -> CjisStatus:
-        """The CJIS checks of the person acting, on `day`; none pass for someone not on file
-        at that org (a record at another org does not travel with the token)."""
-        personnel = self.get_personnel(subject)
-        if personnel is None or personnel.org_id != org_id:
-            return NO_CJIS
-        return personnel.cjis_status(day)
+        return cjis_status_of(self.get_personnel(subject), org_id, day)
 
     def list_personnel(self, org_id: str | None = None) -> list[Personnel]:
         with self._transaction() as session:
@@ -125,3 +148,51 @@ class RegistryService:
     def _require_org(session: Session, org_id: str) -> None:
         if store.get_organization(session=session, org_id=org_id) is None:
             raise NotFoundError(f"org {org_id!r} does not exist")
+
+
+def cjis_status_of(personnel: Personnel | None, org_id: str, day: date) -> CjisStatus:
+    """The CJIS checks of the person acting, on `day`; none pass for someone not on file at
+    that org (a record at another org does not travel with the token)."""
+    if personnel is None or personnel.org_id != org_id:
+        return NO_CJIS
+    return personnel.cjis_status(day)
+
+
+class _VersionedCache:
+    """Registry reads for one version at a time; a new version starts an empty cache."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._entries: dict[tuple[str, str], object] = {}
+
+    def at(self, version: str) -> dict[tuple[str, str], object]:
+        with self._lock:
+            if version != self._version or len(self._entries) > _MAX_CACHED:
+                self._version, self._entries = version, {}
+            return self._entries
+
+
+class RegistryView:
+    """Orgs, clients and personnel as of one registry version (see `RegistryService.current`)."""
+
+    def __init__(self, service: RegistryService, entries: dict[tuple[str, str], object]) -> None:
+        self._service = service
+        self._entries = entries
+
+    def _read(self, kind: str, key: str, load: Callable[[str], object]) -> object:
+        try:
+            return self._entries[(kind, key)]
+        except KeyError:
+            value = self._entries[(kind, key)] = load(key)
+            return value
+
+    def get_org(self, org_id: str) -> Organization | None:
+        return cast(Organization | None, self._read("org", org_id, self._service.get_org))
+
+    def get_client(self, client_id: str) -> ApiClient | None:
+        return cast(ApiClient | None, self._read("client", client_id, self._service.get_client))
+
+    def cjis_status(self, subject: str, org_id: str, day: date) -> CjisStatus:
+        personnel = cast(Personnel | None, self._read("personnel", subject, self._service.get_personnel))
+        return cjis_status_of(personnel, org_id, day)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from gateway.flows.registry import RegistryService
 from gateway.registry import (
@@ -168,3 +168,31 @@ def test_revoked_cjis_access_clears_every_check_from_that_day() -> None:
     )
     assert _checks(person, date(2026, 2, 28)) == (True, True, True)
     assert _checks(person, date(2026, 3, 1)) == (False, False, False)
+
+
+def test_a_registry_view_reads_from_memory_until_any_writer_commits(registry: RegistryService) -> None:
+    registry.register_org(_police())
+    registry.register_client(ApiClient(client_id="rms", org_id="pd-springfield", role=Role.OFFICER))
+    statements: list[str] = []
+    event.listen(registry._engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    view = registry.current()
+    assert view.get_client("rms") is view.get_client("rms")  # loaded once
+    assert view.get_org("pd-springfield") is registry.current().get_org("pd-springfield")
+    loads = [
+        s.split("FROM ")[1].split()[0]
+        for s in statements
+        if s.startswith("SELECT") and "gateway_meta" not in s
+    ]
+    assert sorted(loads) == ["agreements", "api_clients", "organizations"]  # once each: the rest from memory
+
+    other_process = RegistryService(registry._engine)  # a writer with a cache of its own (the CLI)
+    other_process.set_client_active("rms", active=False)
+    client = registry.current().get_client("rms")
+    assert client is not None
+    assert client.active is False
+    other_process.set_personnel(
+        Personnel(subject="officer.7", org_id="pd-springfield", addendum_signed_on=date(2026, 1, 2))
+    )
+    status = registry.current().cjis_status("officer.7", "pd-springfield", date(2026, 6, 1))
+    assert status == registry.cjis_status("officer.7", "pd-springfield", date(2026, 6, 1))
+    assert status.security_addendum
