@@ -33,7 +33,11 @@ def policy_engine(settings: Settings) -> PolicyEngine:
     Raises:
         PolicyLoadError; PolicyUnavailable (OPA configured but unreachable).
     """
-    engine = build_engine(opa_url=settings.opa_url, overlay_dirs=settings.policy_overlay_dirs)
+    engine = build_engine(
+        opa_url=settings.opa_url,
+        overlay_dirs=settings.policy_overlay_dirs,
+        interpreters=settings.policy_interpreter_count,
+    )
     if settings.decision_cache_size:
         return CachedEngine(engine, size=settings.decision_cache_size)
     return engine

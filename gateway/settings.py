@@ -8,6 +8,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     opa_url: str | None = None  # e.g. http://opa:8181; the policies are loaded into it at start
     policy_overlays: str = ""  # directories of state overlay modules, separated by ':'
     decision_cache_size: int = Field(default=4096, ge=0)  # 0 turns the decision cache off
+    policy_interpreters: int | None = Field(default=None, ge=1, le=64)  # default: one per usable core
 
     # Audit log (DESIGN.md 10): the origin names this log in every record and checkpoint.
     audit_origin: str | None = Field(default=None, pattern=r"^[^\s+]+$")  # default: per keyring
@@ -176,6 +178,16 @@ class Settings(BaseSettings):
     @property
     def policy_overlay_dirs(self) -> tuple[Path, ...]:
         return tuple(Path(part) for part in self.policy_overlays.split(":") if part.strip())
+
+    @property
+    def policy_interpreter_count(self) -> int:
+        """In-process Rego interpreters: evaluations run outside the GIL, one per core in parallel."""
+        if self.policy_interpreters is not None:
+            return self.policy_interpreters
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     @property
     def effective_oidc_audience(self) -> str:

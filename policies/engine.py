@@ -64,7 +64,9 @@ class BundleEngine:
         return self._version
 
 
-def build_engine(*, opa_url: str | None = None, overlay_dirs: tuple[Path, ...] = ()) -> PolicyEngine:
+def build_engine(
+    *, opa_url: str | None = None, overlay_dirs: tuple[Path, ...] = (), interpreters: int = 1
+) -> PolicyEngine:
     """The configured engine over our policies and the county's overlays.
 
     Raises:
@@ -78,4 +80,4 @@ def build_engine(*, opa_url: str | None = None, overlay_dirs: tuple[Path, ...] =
         return OpaEngine(bundle, opa_url)
     from policies.inprocess import RegoEngine
 
-    return RegoEngine(bundle)
+    return RegoEngine(bundle, interpreters=interpreters)

@@ -2,13 +2,16 @@
 
 The bundle is built once at start (`Interpreter.build`); each decision sets the input and
 queries the entrypoint, never re-parsing the policies (docs: shared reference/rego-notes.md).
-One interpreter holds one input at a time, so evaluations are serialised by a lock.
+One interpreter holds one input at a time, so the engine keeps a pool of them (each compiled
+from the same bundle) and lends one per evaluation. rego-cpp runs outside the GIL (ctypes
+releases it), so with one interpreter per core, decisions proceed in parallel with each other
+and with the request's Python work.
 """
 
 from __future__ import annotations
 
 import json
-import threading
+import queue
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,10 +53,12 @@ def output_value(output: Any) -> object:
 
 
 class RegoEngine(BundleEngine):
-    def __init__(self, bundle: PolicyBundle) -> None:
+    def __init__(self, bundle: PolicyBundle, *, interpreters: int = 1) -> None:
         super().__init__(bundle)
-        self._interpreter, self._compiled = compile_bundle(bundle)
-        self._lock = threading.Lock()
+        self._pool: queue.SimpleQueue[tuple[regopy.Interpreter, Any]] = queue.SimpleQueue()
+        for _ in range(max(1, interpreters)):
+            self._pool.put(compile_bundle(bundle))
+        self.interpreters = max(1, interpreters)
 
     def decide(self, decision_input: Mapping[str, Any]) -> Decision:
         return self._evaluate(decision_input, RESULT_ENTRYPOINT)
@@ -69,13 +74,15 @@ class RegoEngine(BundleEngine):
         return Decision.from_result(value, catalog=self._catalog, policy_version=self._version)
 
     def _value(self, document: Mapping[str, Any], entrypoint: str) -> object:
-        with self._lock:
-            try:
-                self._interpreter.set_input(dict(document))
-                output = self._interpreter.query_bundle_entrypoint(self._compiled, entrypoint)
-            except (regopy.RegoError, TypeError, ValueError):
-                raise PolicyUnavailable("the policy evaluation failed") from None
+        interpreter, compiled = self._pool.get()  # waits while every interpreter is busy
+        try:
+            interpreter.set_input(dict(document))
+            output = interpreter.query_bundle_entrypoint(compiled, entrypoint)
             return output_value(output)
+        except (regopy.RegoError, TypeError, ValueError):
+            raise PolicyUnavailable("the policy evaluation failed") from None
+        finally:
+            self._pool.put((interpreter, compiled))
 
     def close(self) -> None:
         return None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from policies.bundle import load_bundle
 from policies.catalog import load_catalog
 from policies.engine import PolicyEngine
 from policies.inprocess import RegoEngine
@@ -74,3 +77,42 @@ def test_every_rule_with_both_outcomes_has_a_permit_and_a_deny_case() -> None:
     both = (by_outcome["permit"] | by_outcome["deny"]) - deny_only - permit_only
     missing = {code for code in both if not (code in by_outcome["permit"] and code in by_outcome["deny"])}
     assert missing == set()
+
+
+def test_a_pool_of_interpreters_decides_the_table_from_many_threads_as_one_does(
+    rego_engine: RegoEngine,
+) -> None:
+    """rego-cpp runs outside the GIL: threads share a pool of interpreters and must get exactly
+    the decisions one interpreter gives, whatever interleaving happens."""
+    pooled = RegoEngine(load_bundle(), interpreters=3)
+    expected = [rego_engine.decide(s.decision_input) for s in SCENARIOS]
+    results: dict[int, list[object]] = {}
+
+    def decide_all(worker: int) -> None:
+        results[worker] = [pooled.decide(s.decision_input) for _ in range(5) for s in SCENARIOS]
+
+    threads = [threading.Thread(target=decide_all, args=(worker,)) for worker in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == list(range(6))
+    for decisions in results.values():
+        assert decisions == expected * 5
+
+
+def test_an_evaluation_does_not_wait_for_a_busy_interpreter_while_another_is_free() -> None:
+    pooled = RegoEngine(load_bundle(), interpreters=2)
+    lent = pooled._pool.get()  # one interpreter busy (as in another thread's evaluation)
+    decided: list[str] = []
+    evaluation = threading.Thread(
+        target=lambda: decided.append(pooled.decide(SCENARIOS[0].decision_input).decision)
+    )
+    evaluation.start()
+    evaluation.join(timeout=30)  # a liveness bound, not a speed target: it must not block at all
+    finished_while_lent = not evaluation.is_alive()
+    pooled._pool.put(lent)
+    evaluation.join()
+    assert finished_while_lent
+    assert decided == [SCENARIOS[0].expect["decision"]]
+    assert pooled.interpreters == 2
