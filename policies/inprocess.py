@@ -52,6 +52,22 @@ def output_value(output: Any) -> object:
     return expressions[0]
 
 
+def _as_term(document: Mapping[str, Any]) -> str | None:
+    """The input as one JSON text for `set_input_term`, or None when it holds a backslash.
+
+    `set_input(dict)` converts the input value by value, a ctypes call each: hundreds per
+    decision, each giving up the GIL and waiting to get it back while other threads run, all
+    while an interpreter is held. One JSON text is one call. rego-cpp's term parser keeps
+    string escapes as written (`\\n` stays two characters, `\\u00e9` six), so a text with any
+    escape — a backslash anywhere — goes value by value instead, and everything else is written
+    with its characters as they are (`ensure_ascii=False`).
+
+    Raises: TypeError or ValueError (not JSON-encodable).
+    """
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return None if "\\" in text else text
+
+
 class RegoEngine(BundleEngine):
     def __init__(self, bundle: PolicyBundle, *, interpreters: int = 1) -> None:
         super().__init__(bundle)
@@ -74,9 +90,16 @@ class RegoEngine(BundleEngine):
         return Decision.from_result(value, catalog=self._catalog, policy_version=self._version)
 
     def _value(self, document: Mapping[str, Any], entrypoint: str) -> object:
+        try:
+            term = _as_term(document)  # before taking an interpreter: Python work, under the GIL
+        except (TypeError, ValueError):
+            raise PolicyUnavailable("the policy evaluation failed") from None
         interpreter, compiled = self._pool.get()  # waits while every interpreter is busy
         try:
-            interpreter.set_input(dict(document))
+            if term is not None:
+                interpreter.set_input_term(term)  # one call, parsed outside the GIL
+            else:
+                interpreter.set_input(dict(document))
             output = interpreter.query_bundle_entrypoint(compiled, entrypoint)
             return output_value(output)
         except (regopy.RegoError, TypeError, ValueError):

@@ -3,6 +3,7 @@ still there, so the day the library is fixed this file fails and the workaround 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -66,3 +67,24 @@ def test_arrays_from_sort_cannot_be_indexed_or_compared() -> None:
         'equal if s == ["a", "b"]\nfirst := s[0]\nmember if "a" in s\n',
     )
     assert str(interpreter.query("data.q")) == '{"expressions":[{"member":true, "s":["a","b"]}]}'
+
+
+def test_set_input_term_keeps_string_escapes_as_written() -> None:
+    # Why policies/inprocess.py sends an input holding a backslash value by value (set_input):
+    # the JSON text would reach the policies with its escapes undecoded.
+    interpreter = regopy.Interpreter()
+    interpreter.set_input_term(json.dumps({"x": "a\nb", "y": "caf\u00e9"}))
+    assert str(interpreter.query("count(input.x)")) == '{"expressions":[4]}'  # not 3
+    assert str(interpreter.query("count(input.y)")) == '{"expressions":[9]}'  # not 4
+
+
+def test_set_input_term_reads_unescaped_text_as_characters() -> None:
+    # What the fast path relies on: no backslash, every character as it is.
+    interpreter = regopy.Interpreter()
+    interpreter.set_input_term(
+        json.dumps({"y": "caf\u00e9 \U0001f600", "n": 12, "b": [True, None]}, ensure_ascii=False)
+    )
+    assert str(interpreter.query("count(input.y)")) == '{"expressions":[6]}'
+    assert str(interpreter.query('input.y == "caf\u00e9 \U0001f600"')) == '{"expressions":[true]}'
+    assert str(interpreter.query("input.n + 1")) == '{"expressions":[13]}'
+    assert str(interpreter.query("input.b[1] == null")) == '{"expressions":[true]}'

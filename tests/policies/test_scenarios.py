@@ -9,7 +9,7 @@ import pytest
 from policies.bundle import load_bundle
 from policies.catalog import load_catalog
 from policies.engine import PolicyEngine
-from policies.inprocess import RegoEngine
+from policies.inprocess import RegoEngine, _as_term
 from policies.opa import OpaEngine
 from tests.policies.scenario_table import SCENARIOS, TABLE, Scenario
 
@@ -116,3 +116,15 @@ def test_an_evaluation_does_not_wait_for_a_busy_interpreter_while_another_is_fre
     assert finished_while_lent
     assert decided == [SCENARIOS[0].expect["decision"]]
     assert pooled.interpreters == 2
+
+
+def test_an_input_with_escapes_is_decided_as_one_without(rego_engine: RegoEngine) -> None:
+    """Inputs with a backslash take the value-by-value path (see _as_term); the decision is
+    the same as for the same input written without escapes, on both paths."""
+    assert _as_term({"a": "x\\y"}) is None
+    assert _as_term({"a": "caf\u00e9"}) == '{"a":"caf\u00e9"}'
+    for scenario in SCENARIOS[:20]:
+        plain = rego_engine.decide(scenario.decision_input)
+        escaped = dict(scenario.decision_input) | {"note": 'line one\nline "two" \\ caf\u00e9'}
+        assert _as_term(escaped) is None
+        assert rego_engine.decide(escaped).decision == plain.decision
