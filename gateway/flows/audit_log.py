@@ -39,6 +39,7 @@ from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_
 from audit.record import AuditRecord
 from gateway.flows.audit_backlog import Backlog, BacklogGuard, BacklogLimits
 from gateway.flows.audit_receipts import CHECK_CHUNK, Receipts
+from gateway.flows.shared_commit import SharedCommit
 from gateway.keyring import Keyring
 from gateway.log_config import get_logger
 from gateway.store import audit as store
@@ -80,6 +81,7 @@ class AuditLog:
         self._clock = clock
         self._backlog = BacklogGuard(backlog or BacklogLimits(), clock=clock)
         self.receipts = Receipts(self._backlog.limits.max_merge_delay)
+        self._shared: SharedCommit[dict[str, Any]] = SharedCommit(self._accept_batch)
 
     # --- accept -------------------------------------------------------------------------------
 
@@ -108,12 +110,18 @@ class AuditLog:
         self._add(connection, self._rows(records))
 
     def accept_now(self, records: Sequence[AuditRecord]) -> None:
-        """Accept records in a transaction of their own (refusals, reads of the log).
+        """Accept records in a transaction of their own (refusals, reads of the log, pulls),
+        shared with whatever other threads accept at the same moment (group commit).
 
         Raises:
             AuditUnavailable: the records are not durable; the caller must fail closed.
         """
-        rows = self._rows(records)
+        try:
+            self._shared.submit(self._rows(records))
+        except AuditUnavailable as shared:  # one exception per waiting thread, not a shared one
+            raise AuditUnavailable(str(shared)) from None
+
+    def _accept_batch(self, rows: list[dict[str, Any]]) -> None:
         try:
             with self._writer.begin() as connection:
                 self._backlog.admit(connection)
