@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 from gateway import __version__
@@ -28,6 +29,9 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Request handlers run in AnyIO's thread pool; past a few threads per core they only
+        # contend for the GIL (flag pulls: 120 req/s with AnyIO's 40, 130 with 8, 139 with 4).
+        to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         services.integrator.start()
         services.witnesses.start()
         await services.committer.start()

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_client_claim: str = "client_id"  # RFC 9068; `azp` is tried when it is absent
 
+    http_threads: int = Field(default=8, ge=1, le=256)  # threads running request handlers
+
     # Ingest (HL7 v2 over MLLP and HTTP, FHIR over HTTP).
     max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # bytes, per body or MLLP frame
     hl7_strict: bool = False  # validate HL7 v2 structure with hl7apy (about 12 ms per message)
