@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-NO_UPDATE = frozenset(
+APPEND_ONLY = frozenset(  # neither UPDATE nor DELETE
     {
         "consent_versions",
         "disclosures",
@@ -30,21 +30,10 @@ NO_UPDATE = frozenset(
         "audit_nodes",
         "audit_checkpoints",
         "audit_cosignatures",
-        "audit_pending",
     }
 )
-NO_DELETE = frozenset(
-    {
-        "consent_versions",
-        "disclosures",
-        "privacy_reviews",
-        "audit_entries",
-        "audit_nodes",
-        "audit_checkpoints",
-        "audit_cosignatures",
-        "audit_head",
-    }
-)
+NO_UPDATE = APPEND_ONLY | {"audit_pending"}  # the integrator deletes pending rows it integrated
+NO_DELETE = APPEND_ONLY | {"audit_head"}  # the integrator compare-and-swaps the head
 GUARDED_TABLES = NO_UPDATE | NO_DELETE
 LOCKED_PRAGMAS = frozenset(
     {"synchronous", "journal_mode", "foreign_keys", "recursive_triggers", "trusted_schema", "writable_schema"}

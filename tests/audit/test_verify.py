@@ -58,16 +58,20 @@ def _fails_at(bundle: Bundle, **kwargs: object) -> tuple[int | None, str]:
     return failure.value.index, failure.value.reason
 
 
-def test_an_untouched_log_verifies_and_says_how_much_is_covered(tmp_path: Path) -> None:
-    bundle = _log(LEAVES, SIZES)
+def _write(directory: Path, bundle: Bundle) -> None:
     write_bundle(
-        tmp_path,
+        directory,
         origin=ORIGIN,
         verifier_keys=bundle.verifier_keys,
         leaves=((i, leaf, leaf_hash(leaf)) for i, leaf in enumerate(bundle.leaves)),
         checkpoints=bundle.checkpoints,
         exported_at="2026-11-23T00:00:00Z",
     )
+
+
+def test_an_untouched_log_verifies_and_says_how_much_is_covered(tmp_path: Path) -> None:
+    bundle = _log(LEAVES, SIZES)
+    _write(tmp_path, bundle)
     report = verify_bundle(read_bundle(tmp_path), trusted=[VERIFIER])
     assert (report.entries, report.checkpoints, report.covered) == (40, 5, 40)
 
@@ -79,14 +83,7 @@ def test_an_untouched_log_verifies_and_says_how_much_is_covered(tmp_path: Path) 
 )
 def test_a_leaf_hash_file_not_in_the_bundle_format_is_refused(tmp_path: Path, lines: str) -> None:
     bundle = _log(LEAVES[:2], [2])
-    write_bundle(
-        tmp_path,
-        origin=ORIGIN,
-        verifier_keys=bundle.verifier_keys,
-        leaves=((i, leaf, leaf_hash(leaf)) for i, leaf in enumerate(bundle.leaves)),
-        checkpoints=bundle.checkpoints,
-        exported_at="2026-11-23T00:00:00Z",
-    )
+    _write(tmp_path, bundle)
     (tmp_path / "leaf_hashes.txt").write_text(lines)
     with pytest.raises(ValueError, match="one '<index> <hex>' line per entry"):
         read_bundle(tmp_path)

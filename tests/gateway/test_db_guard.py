@@ -4,6 +4,8 @@ removes their triggers — SQLite's authorizer, PostgreSQL's event triggers; mig
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -11,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.keyring import load_keyring
 from gateway.services import audit_log
 from gateway.settings import load_settings
-from gateway.store.database import create_db_engine, downgrade, upgrade
+from gateway.store.database import MIGRATIONS, create_db_engine, downgrade, upgrade
 from gateway.store.guard import GUARDED_TABLES, NO_DELETE, NO_UPDATE
 from tests.builders.audit import push_record
 from tests.conftest import Installation, as_postgres_superuser, migrate
@@ -70,6 +72,12 @@ def _triggers(installation: Installation) -> set[str]:
 
 
 def test_the_guarded_tables_are_exactly_those_with_append_only_triggers(guarded: Installation) -> None:
+    spec = importlib.util.spec_from_file_location("ddl_guard", MIGRATIONS / "versions" / "0007_ddl_guard.py")
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert set(migration.GUARDED) == GUARDED_TABLES  # the PostgreSQL event triggers guard the same
     triggers = _triggers(guarded)
     if guarded.database_url.startswith("sqlite"):
         assert {t.removesuffix("_no_update") for t in triggers if t.endswith("_no_update")} == NO_UPDATE

@@ -23,6 +23,8 @@ down_revision: str | None = "0006_audit_cosignatures"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# A snapshot, as migrations are: gateway/store/guard.py holds the living list (a test compares
+# both with the tables that carry append-only triggers).
 GUARDED = (
     "consent_versions",
     "disclosures",
