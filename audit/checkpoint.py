@@ -63,30 +63,43 @@ class NoteVerifier:
 
     def encode(self) -> str:
         """The verifier key string of the Go `note` package: `name+hex keyid+base64(type‖key)`."""
-        raw = base64.b64encode(bytes([ED25519]) + self.public_key).decode()
-        return f"{self.name}+{self.key_id.hex()}+{raw}"
+        return encode_key(self.name, ED25519, self.public_key)
 
     @classmethod
     def decode(cls, text: str) -> NoteVerifier:
         """Raises: CheckpointError."""
-        parts = text.strip().split("+", 2)  # base64 may hold "+" too
-        if len(parts) != 3 or not KEY_NAME.fullmatch(parts[0]):
-            raise CheckpointError("verifier key is not name+keyid+key")
-        try:
-            raw = base64.b64decode(parts[2], validate=True)
-            wanted = bytes.fromhex(parts[1])
-        except (binascii.Error, ValueError):
-            raise CheckpointError("verifier key is not valid hex/base64") from None
-        if len(raw) != 33 or raw[0] != ED25519:
-            raise CheckpointError("verifier key is not an Ed25519 key")
-        verifier = cls(parts[0], raw[1:])
-        if verifier.key_id != wanted:
-            raise CheckpointError("verifier key id does not match its key")
-        return verifier
+        return cls(*decode_key(text, ED25519, what="verifier key", kind="an Ed25519 key"))
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519]) + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, key_type: int = ED25519) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + bytes([key_type]) + public_key).digest()[:4]
+
+
+def encode_key(name: str, key_type: int, public_key: bytes) -> str:
+    """`name+hex keyid+base64(type‖key)`, the Go `note` package's verifier key string."""
+    raw = base64.b64encode(bytes([key_type]) + public_key).decode()
+    return f"{name}+{key_id(name, public_key, key_type).hex()}+{raw}"
+
+
+def decode_key(text: str, key_type: int, *, what: str, kind: str) -> tuple[str, bytes]:
+    """The (name, public key) of a verifier key string of `key_type`.
+
+    Raises:
+        CheckpointError: malformed, another key type, or a key id that does not match its key.
+    """
+    parts = text.strip().split("+", 2)  # base64 may hold "+" too
+    if len(parts) != 3 or not KEY_NAME.fullmatch(parts[0]):
+        raise CheckpointError(f"{what} is not name+keyid+key")
+    try:
+        raw = base64.b64decode(parts[2], validate=True)
+        wanted = bytes.fromhex(parts[1])
+    except (binascii.Error, ValueError):
+        raise CheckpointError(f"{what} is not valid hex/base64") from None
+    if len(raw) != 33 or raw[0] != key_type:
+        raise CheckpointError(f"{what} is not {kind}")
+    if key_id(parts[0], raw[1:], key_type) != wanted:
+        raise CheckpointError(f"{what} id does not match its key")
+    return parts[0], raw[1:]
 
 
 def public_bytes(private_key: Ed25519PrivateKey) -> bytes:

@@ -14,15 +14,21 @@ Invariants:
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from audit.checkpoint import KEY_NAME, SIGNATURE_PREFIX, public_bytes, signature_lines
+from audit.checkpoint import (
+    KEY_NAME,
+    SIGNATURE_PREFIX,
+    decode_key,
+    encode_key,
+    key_id,
+    public_bytes,
+    signature_lines,
+)
 from audit.errors import CheckpointError
 
 COSIGNATURE_V1 = 0x04
@@ -41,26 +47,14 @@ class CosignerKey:
         return cosigner_key_id(self.name, self.public_key)
 
     def encode(self) -> str:
-        raw = base64.b64encode(bytes([COSIGNATURE_V1]) + self.public_key).decode()
-        return f"{self.name}+{self.key_id.hex()}+{raw}"
+        return encode_key(self.name, COSIGNATURE_V1, self.public_key)
 
     @classmethod
     def decode(cls, text: str) -> CosignerKey:
         """Raises: CheckpointError."""
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3 or not KEY_NAME.fullmatch(parts[0]):
-            raise CheckpointError("witness key is not name+keyid+key")
-        try:
-            raw = base64.b64decode(parts[2], validate=True)
-            wanted = bytes.fromhex(parts[1])
-        except (binascii.Error, ValueError):
-            raise CheckpointError("witness key is not valid hex/base64") from None
-        if len(raw) != 33 or raw[0] != COSIGNATURE_V1:
-            raise CheckpointError("witness key is not an Ed25519 cosignature/v1 key")
-        key = cls(parts[0], raw[1:])
-        if key.key_id != wanted:
-            raise CheckpointError("witness key id does not match its key")
-        return key
+        return cls(
+            *decode_key(text, COSIGNATURE_V1, what="witness key", kind="an Ed25519 cosignature/v1 key")
+        )
 
 
 @dataclass(frozen=True)
@@ -71,7 +65,7 @@ class Cosignature:
 
 
 def cosigner_key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_V1]) + public_key).digest()[:4]
+    return key_id(name, public_key, COSIGNATURE_V1)
 
 
 def cosign(body: str, name: str, private_key: Ed25519PrivateKey, timestamp: int) -> Cosignature:

@@ -35,7 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from audit.checkpoint import NoteVerifier, public_bytes
+from audit.checkpoint import NoteVerifier, public_bytes, signature_lines
 from audit.cosignature import CosignerKey, cosign
 from audit.witness import MAX_REQUEST_BYTES, Witnessed, WitnessRefusal, check, parse_request
 from gateway.log_config import get_logger
@@ -164,7 +164,7 @@ class Witness:
             if held is None or held.size != checkpoint.size:
                 latest[checkpoint.origin] = Witnessed(checkpoint.size, checkpoint.root, request.note)
                 self._state.save(latest)
-            note_body = request.note[: request.note.index("\n\n") + 1]
+            note_body, _signatures = signature_lines(request.note)
             return cosign(note_body, self.config.name, self._key, int(self._clock())).line
 
     def sizes(self) -> dict[str, int]:
