@@ -36,7 +36,7 @@ class Report:
     root: bytes = b""
     trusted_keys: list[str] = field(default_factory=list)
     witnessed: int = 0  # entries covered by the largest checkpoint with a quorum of cosignatures
-    witnessed_at: int | None = None  # the latest cosignature time on that checkpoint
+    witnessed_at: int | None = None  # when that checkpoint reached its quorum of cosignatures
 
 
 def verify_bundle(
