@@ -1,6 +1,7 @@
 """Registry use cases: each runs in one transaction, so a failure writes nothing.
 
-Every write also bumps `registry_version` in `gateway_meta`, in its transaction. Readers on
+Every write also bumps `registry_version` in `gateway_meta` (the row is created by migration
+0008), in its transaction. Readers on
 the request path take a `RegistryView` (`current()`): one query for the version, then orgs,
 clients and personnel from memory, loaded once per version. A change committed by any process
 (the CLI included) is seen by the next request, as without a cache.
@@ -54,9 +55,8 @@ class RegistryService:
     def _transaction(self, *, write: bool = False) -> Iterator[Session]:
         with Session(writer(self._engine) if write else self._engine) as session, session.begin():
             yield session
-            # readers' caches are keyed by this version
-            if write and session.execute(_BUMP_VERSION).rowcount == 0:  # type: ignore[attr-defined]
-                session.execute(_FIRST_VERSION)
+            if write:  # readers' caches are keyed by this version (its row: migration 0008)
+                session.execute(_BUMP_VERSION)
 
     def current(self) -> RegistryView:
         """The registry as committed now, for one request: reads after this are from memory."""

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 
 from gateway.flows.registry import RegistryService
 from gateway.registry import (
@@ -196,3 +196,22 @@ def test_a_registry_view_reads_from_memory_until_any_writer_commits(registry: Re
     status = registry.current().cjis_status("officer.7", "pd-springfield", date(2026, 6, 1))
     assert status == registry.cjis_status("officer.7", "pd-springfield", date(2026, 6, 1))
     assert status.security_addendum
+
+
+def test_every_registry_write_bumps_the_version_row_the_migration_created(registry: RegistryService) -> None:
+    def version() -> int:
+        with registry._engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text("SELECT value FROM gateway_meta WHERE key = 'registry_version'")
+                ).scalar_one()
+            )
+
+    assert version() == 1
+    registry.register_org(_police())
+    registry.register_client(ApiClient(client_id="rms", org_id="pd-springfield", role=Role.OFFICER))
+    registry.set_client_active("rms", active=False)
+    assert version() == 4
+    registry.get_client("rms")
+    registry.current().get_org("pd-springfield")
+    assert version() == 4  # reads leave it
