@@ -71,10 +71,10 @@ def _as_term(document: Mapping[str, Any]) -> str | None:
 class RegoEngine(BundleEngine):
     def __init__(self, bundle: PolicyBundle, *, interpreters: int = 1) -> None:
         super().__init__(bundle)
-        self._pool: queue.SimpleQueue[tuple[regopy.Interpreter, Any]] = queue.SimpleQueue()
-        for _ in range(max(1, interpreters)):
-            self._pool.put(compile_bundle(bundle))
         self.interpreters = max(1, interpreters)
+        self._pool: queue.SimpleQueue[tuple[regopy.Interpreter, Any]] = queue.SimpleQueue()
+        for _ in range(self.interpreters):
+            self._pool.put(compile_bundle(bundle))
 
     def decide(self, decision_input: Mapping[str, Any]) -> Decision:
         return self._evaluate(decision_input, RESULT_ENTRYPOINT)

@@ -1,10 +1,10 @@
 """Registry use cases: each runs in one transaction, so a failure writes nothing.
 
 Every write also bumps `registry_version` in `gateway_meta` (the row is created by migration
-0008), in its transaction. Readers on
-the request path take a `RegistryView` (`current()`): one query for the version, then orgs,
-clients and personnel from memory, loaded once per version. A change committed by any process
-(the CLI included) is seen by the next request, as without a cache.
+0008), in its transaction. Readers on the request path take a `RegistryView` (`current()`): one
+query for the version, then orgs, clients and personnel from memory, loaded once per version.
+A change committed by any process (the CLI included) is seen by the next request, as without a
+cache.
 """
 
 from __future__ import annotations
@@ -39,9 +39,6 @@ _READ_VERSION = text("SELECT value FROM gateway_meta WHERE key = :key").bindpara
 _BUMP_VERSION = text(
     "UPDATE gateway_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS VARCHAR(255)) WHERE key = :key"
 ).bindparams(key=REGISTRY_VERSION)
-_FIRST_VERSION = text("INSERT INTO gateway_meta (key, value) VALUES (:key, '1')").bindparams(
-    key=REGISTRY_VERSION
-)
 
 
 class RegistryService:
