@@ -94,10 +94,13 @@ def canonical(document: Mapping[str, Any]) -> bytes:
     Raises:
         RecordError: floats, out-of-range integers, non-string keys, or too large.
     """
-    try:
-        data = rfc8785.dumps(_normalise(document))
-    except rfc8785.CanonicalizationError as exc:  # e.g. a lone surrogate
-        raise RecordError(f"record cannot be canonicalised ({type(exc).__name__})") from None
+    normalised = _normalise(document)
+    data = _orjson_jcs(normalised)
+    if data is None:
+        try:
+            data = rfc8785.dumps(normalised)
+        except rfc8785.CanonicalizationError as exc:  # e.g. a lone surrogate
+            raise RecordError(f"record cannot be canonicalised ({type(exc).__name__})") from None
     if len(data) > MAX_LEAF_BYTES:
         raise RecordError(f"record is {len(data)} bytes; at most {MAX_LEAF_BYTES} allowed")
     return data
@@ -159,6 +162,20 @@ def _certainly_canonical(leaf: bytes) -> dict[str, Any] | None:
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return None
     return None if _holds_float(document.values()) else document
+
+
+def _orjson_jcs(normalised: dict[str, Any]) -> bytes | None:
+    """JCS bytes written by orjson (C) rather than the pure-Python encoder, where they are the
+    same (see `_certainly_canonical`): `_normalise` has ruled out floats and big integers, so
+    only keys outside the Basic Multilingual Plane (sorted by UTF-16 in JCS) need the slow path.
+    None: use the slow path (also for what orjson refuses, e.g. a lone surrogate)."""
+    try:
+        data = orjson.dumps(normalised, option=_SORTED_53_BIT)
+    except orjson.JSONEncodeError:
+        return None
+    if not data.isascii() and max(data.decode("utf-8")) > "\uffff":
+        return None
+    return data
 
 
 def _holds_float(values: Iterable[Any]) -> bool:

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.errors import RecordError
-from audit.record import MAX_LEAF_BYTES, AuditRecord, Kind, canonical, parse_leaf
+from audit.record import MAX_LEAF_BYTES, AuditRecord, Kind, _normalise, canonical, parse_leaf
 
 ORIGIN = "audit.example.org/test/2026"
 
@@ -112,6 +113,24 @@ def test_any_document_canonicalises_to_a_leaf_that_parses_back(document: dict[st
         return  # e.g. lone surrogates hypothesis can generate
     assert canonical(parse_leaf(leaf)) == leaf
     assert json.loads(leaf) == json.loads(canonical(json.loads(leaf)))
+
+
+@given(st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=6))
+def test_leaves_are_exactly_what_the_rfc8785_encoder_writes(document: dict[str, object]) -> None:
+    """canonical() writes with orjson where that gives the same bytes; hypothesis's text covers
+    control characters, escapes, combining marks and keys outside the BMP (sorted by UTF-16)."""
+    try:
+        expected = rfc8785.dumps(_normalise(document))
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(RecordError):
+            canonical(document)
+        return
+    assert canonical(document) == expected
+
+
+def test_keys_outside_the_bmp_sort_by_utf16_code_units() -> None:
+    # U+1F600 is D83D DE00 in UTF-16, before U+FF61; by code point it would come after.
+    assert canonical({"\uff61": 1, "\U0001f600": 2}) == '{"😀":2,"｡":1}'.encode()
 
 
 NUMBERS_AND_MORE = st.recursive(
