@@ -64,7 +64,7 @@ async def _serve(settings: Settings, engine: Engine, keyring: Keyring, ready: Ev
     policy = policy_gate(settings, keyring, engine)
     committer = GroupCommitter(
         IngestService(engine=engine, keyring=keyring, strict_hl7=settings.hl7_strict, policy=policy),
-        pipelined=settings.is_sqlite,
+        commit_delay=settings.hl7_commit_delay_ms / 1000,
     )
     reconciler = Integrator(policy.audit, settings.audit_interval, integrate=False)  # its own receipts
     reconciler.start()

@@ -114,7 +114,7 @@ class Services:
             incidents=IncidentService(engine=engine, keyring=keyring, policy=policy),
             lookup=LookupService(engine=engine, keyring=keyring, policy=policy, consents=consents),
             flags=FlagService(engine=engine, keyring=keyring, policy=policy, consents=consents),
-            committer=GroupCommitter(ingest, pipelined=settings.is_sqlite),
+            committer=GroupCommitter(ingest, commit_delay=settings.hl7_commit_delay_ms / 1000),
             audit=policy.audit,
             integrator=Integrator(policy.audit, settings.audit_interval),
             witnesses=WitnessPublisher(

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     mllp_idle_timeout: float = Field(default=300.0, gt=0)  # seconds without a byte before a connection closes
     mllp_max_connections: int = Field(default=200, ge=1)  # per listener process
     mllp_workers: int = Field(default=1, ge=1, le=32)  # listener processes sharing the MLLP port
+    hl7_commit_delay_ms: float = Field(default=1.0, ge=0, le=100)  # group commit: wait for more senders
 
     # Policy engine: in process (regopy) unless an OPA server is configured.
     opa_url: str | None = None  # e.g. http://opa:8181; the policies are loaded into it at start

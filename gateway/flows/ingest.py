@@ -141,10 +141,7 @@ class IngestService:
         return self.store_hl7(self.prepare_hl7(items))
 
     def prepare_hl7(self, items: list[Hl7Item]) -> PreparedHl7:
-        """Parse, authorise, classify and key every frame: CPU only, no database access.
-
-        The group committer runs this for the next batch while the writer commits the last.
-        """
+        """Parse, authorise, classify and key every frame: CPU only, no database access."""
         return PreparedHl7(frames=[self._prepare_frame(item) for item in items])
 
     def store_hl7(self, prepared: PreparedHl7) -> list[bytes]:
@@ -547,10 +544,6 @@ class PreparedHl7:
     """Frames parsed and keyed, waiting for the writer; one list of messages per frame."""
 
     frames: list[list[_Prepared]]
-
-    @classmethod
-    def join(cls, parts: list[PreparedHl7]) -> PreparedHl7:
-        return cls(frames=[frame for part in parts for frame in part.frames])
 
 
 @dataclass
