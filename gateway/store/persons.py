@@ -209,7 +209,10 @@ _MERGED_INTO = select(_persons.c.person_id).where(
 _HOLDERS = (
     select(_keys.c.kind, _keys.c.key_hash, _keys.c.person_id, _persons.c.merged_into)
     .join(_persons, _persons.c.person_id == _keys.c.person_id)
-    .where(_keys.c.key_hash.in_(bindparam("hashes", expanding=True)))
+    .where(  # both, so that the unique index on (kind, key_hash, person_id) finds them
+        _keys.c.kind.in_(bindparam("kinds", expanding=True)),
+        _keys.c.key_hash.in_(bindparam("hashes", expanding=True)),
+    )
     .order_by(_keys.c.id)
 )
 
@@ -218,7 +221,9 @@ def _lookup(connection: Connection, keys: list[tuple[str, str]]) -> _Found:
     found = _Found(holders={}, raw=set())
     if not keys:
         return found
-    rows = connection.execute(_HOLDERS, {"hashes": [k for _, k in keys]}).all()
+    rows = connection.execute(
+        _HOLDERS, {"kinds": sorted({kind for kind, _ in keys}), "hashes": [k for _, k in keys]}
+    ).all()
     for kind, key_hash, person_id, merged_into in rows:
         found.raw.add((kind, key_hash, person_id))
         holder = canonical(connection, merged_into) if merged_into else person_id

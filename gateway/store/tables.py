@@ -104,7 +104,7 @@ class PersonKeyRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=8)  # id | lid | fgbs | fgb | fb | gb
-    key_hash: str = Field(max_length=64, index=True)
+    key_hash: str = Field(max_length=64)  # found through uq_person_keys: lookups name the kind
     person_id: str = Field(foreign_key="persons.person_id", index=True, max_length=36)
 
 
