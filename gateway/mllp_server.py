@@ -58,17 +58,19 @@ class GroupCommitter:
     """Queue HL7 items; ingest whatever is waiting in one transaction, answering after commit.
 
     One writer thread parses, stores and commits each batch. Senders on MLLP wait for each ACK
-    before sending the next message, so the messages answered together come back together a
-    moment later: the writer waits for as many as its last batch held, but never longer than
-    `commit_delay` seconds (PostgreSQL's commit_delay, adapted). Four senders then share one
-    commit, where taking only what had arrived split them into batches of one to three (562
-    against 790 msg/s measured). A lone sender's batches hold one message, so it never waits.
+    before sending the next message, so every sender answered comes back a moment later, and so
+    does every sender whose message arrived while the batch was written. The writer waits for
+    that many messages (the senders in flight), but never longer than `commit_delay` seconds
+    (PostgreSQL's commit_delay, adapted). Four senders then share one commit, where taking only
+    what had arrived split them into batches of one to three (562 against 790 msg/s measured);
+    counting only the last batch could settle into two alternating batches of two. A lone
+    sender's batches hold one message, so it never waits.
     """
 
     def __init__(self, ingest: Hl7Writer, *, commit_delay: float = 0.001) -> None:
         self._ingest = ingest
         self._commit_delay = commit_delay
-        self._expected = 1  # messages the last batch held: how many to wait for
+        self._expected = 1  # senders in flight: how many messages to wait for
         self._queue: asyncio.Queue[_Waiting] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
         self._task: asyncio.Task[None] | None = None
@@ -95,7 +97,7 @@ class GroupCommitter:
 
     async def _take(self) -> list[_Waiting]:
         """Whatever is waiting (at least one item, at most MAX_BATCH); if that is fewer than the
-        last batch held, what else arrives within the commit delay."""
+        senders in flight, what else arrives within the commit delay."""
         queue = self._queue
         assert queue is not None
         batch = [await queue.get()]
@@ -111,7 +113,6 @@ class GroupCommitter:
                     batch.append(await queue.get())
             except TimeoutError:
                 break
-        self._expected = len(batch)
         return batch
 
     async def _write_loop(self) -> None:
@@ -125,6 +126,8 @@ class GroupCommitter:
             except Exception as exc:
                 self._fail(batch, exc)
                 continue
+            assert self._queue is not None
+            self._expected = len(batch) + self._queue.qsize()  # answered now, and waiting meanwhile
             self._answer(batch, acks)
 
     def _answer(self, batch: list[_Waiting], acks: list[bytes]) -> None:

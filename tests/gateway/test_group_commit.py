@@ -5,6 +5,7 @@ answers every message it held with a NAK."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import date
 
 from gateway.flows.ingest import Hl7Item
@@ -18,8 +19,13 @@ class _Writer:
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[int] = []
         self.fail = fail
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
 
     def hl7_many(self, items: list[Hl7Item]) -> list[bytes]:
+        self.entered.set()
+        self.release.wait(timeout=30)
         self.batches.append(len(items))
         if self.fail:
             raise RuntimeError("disk full")
@@ -58,6 +64,29 @@ def test_senders_answered_together_share_the_next_commit() -> None:
     assert writer.batches == [4, 4, 4]
     assert all(ack.startswith(b"MSA|AA|") for sender in acks for ack in sender)
     assert [len(sender) for sender in acks] == [3, 3, 3, 3]
+
+
+def test_senders_that_arrived_during_a_write_are_waited_for_with_those_it_answered() -> None:
+    async def scenario(writer: _Writer) -> None:
+        committer = GroupCommitter(writer, commit_delay=10.0)
+        await committer.start()
+        try:
+            first = [asyncio.create_task(_sender(committer, n, 3, 0.0)) for n in (0, 100)]
+            assert await asyncio.to_thread(writer.entered.wait, 30)
+            second = [asyncio.create_task(_sender(committer, n, 2, 0.0)) for n in (200, 300)]
+            assert committer._queue is not None
+            while committer._queue.qsize() < 2:  # both arrive while the first batch is written
+                await asyncio.sleep(0.001)
+            writer.release.set()
+            await asyncio.gather(*first, *second)
+        finally:
+            await committer.stop()
+
+    writer = _Writer()
+    writer.release.clear()  # the first batch's write waits for the second pair of senders
+    asyncio.run(scenario(writer))
+    # Two and two would stay out of step forever; the second batch waits for the first pair.
+    assert writer.batches == [2, 4, 4]
 
 
 def test_a_lone_sender_never_waits_for_the_commit_delay() -> None:
