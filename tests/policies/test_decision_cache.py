@@ -17,7 +17,9 @@ from tests.policies.test_properties import SETTINGS, inputs
 
 @SETTINGS
 @given(st.lists(inputs, min_size=1, max_size=4))
-def test_cached_decisions_are_the_engines_decisions(rego_engine: RegoEngine, batch: list[dict[str, Any]]) -> None:
+def test_cached_decisions_are_the_engines_decisions(
+    rego_engine: RegoEngine, batch: list[dict[str, Any]]
+) -> None:
     cached = CachedEngine(rego_engine, size=2)  # small, so entries are also evicted
     for decision_input in batch + batch:  # each input twice: a miss, then (if kept) a hit
         assert cached.decide(copy.deepcopy(decision_input)) == rego_engine.decide(decision_input)
