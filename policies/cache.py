@@ -21,7 +21,6 @@ from policies.decision import Decision
 from policies.engine import PolicyEngine
 from policies.flags import DerivedFlag
 
-
 _KEY_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
