@@ -167,8 +167,9 @@ def _certainly_canonical(leaf: bytes) -> dict[str, Any] | None:
 def _orjson_jcs(normalised: dict[str, Any]) -> bytes | None:
     """JCS bytes written by orjson (C) rather than the pure-Python encoder, where they are the
     same (see `_certainly_canonical`): `_normalise` has ruled out floats and big integers, so
-    only keys outside the Basic Multilingual Plane (sorted by UTF-16 in JCS) need the slow path.
-    None: use the slow path (also for what orjson refuses, e.g. a lone surrogate)."""
+    they differ only in the order of keys outside the Basic Multilingual Plane (JCS sorts by
+    UTF-16); any text outside it takes the slow path. None: use the slow path (also for what
+    orjson refuses, e.g. a lone surrogate)."""
     try:
         data = orjson.dumps(normalised, option=_SORTED_53_BIT)
     except orjson.JSONEncodeError:

@@ -62,7 +62,7 @@ class GroupCommitter:
     does every sender whose message arrived while the batch was written. The writer waits for
     that many messages (the senders in flight), but never longer than `commit_delay` seconds
     (PostgreSQL's commit_delay, adapted). Four senders then share one commit, where taking only
-    what had arrived split them into batches of one to three (562 against 790 msg/s measured);
+    what had arrived split them into batches of one to three (538 against 840-870 msg/s measured);
     counting only the last batch could settle into two alternating batches of two. A lone
     sender's batches hold one message, so it never waits.
     """
