@@ -114,7 +114,8 @@ class BatchResolver:
             self._connection.execute(_INSERT_PERSONS, self._persons)
         if self._keys:
             self._connection.execute(_INSERT_KEYS, self._keys)
-        _flag_duplicates(self._connection, list(dict.fromkeys(self._duplicates)))
+        created = {str(person["person_id"]) for person in self._persons}
+        _flag_duplicates(self._connection, list(dict.fromkeys(self._duplicates)), created)
         self._persons, self._keys, self._duplicates = [], [], []
 
     def _add_keys(self, person_id: str, keys: SubjectKeys) -> None:
@@ -233,11 +234,18 @@ def _lookup(connection: Connection, keys: list[tuple[str, str]]) -> _Found:
     return found
 
 
-def _flag_duplicates(connection: Connection, pairs: list[tuple[str, str, str]]) -> None:
-    """Record possible-duplicate tasks not already open, in one query and one insert."""
+def _flag_duplicates(
+    connection: Connection, pairs: list[tuple[str, str, str]], created: set[str] = frozenset()
+) -> None:
+    """Record possible-duplicate tasks not already open, in at most one query and one insert.
+
+    People in `created` were made in this transaction, so no task names them yet: a batch of new
+    people (the usual group commit) skips the query.
+    """
     if not pairs:
         return
-    existing = set(connection.execute(_OPEN_DUPLICATES, {"people": sorted({p for p, _, _ in pairs})}).all())
+    known = sorted({p for p, _, _ in pairs} - created)
+    existing = set(connection.execute(_OPEN_DUPLICATES, {"people": known}).all()) if known else set()
     rows = [
         {"person_id": p, "candidate_person_id": c, "reason": r, "created_at": _now(), "resolved_at": None}
         for p, c, r in pairs

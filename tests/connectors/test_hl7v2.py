@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from datetime import UTC, datetime
 
 import pytest
@@ -300,3 +301,46 @@ def test_blanking_msh8_removes_the_secret_and_changes_nothing_else(person: Perso
     assert blank_msh8(b"\xef\xbb\xbf" + with_secret.replace(b"\r", b"\n")) == (
         b"\xef\xbb\xbf" + adt(person, secret="").encode().replace(b"\r", b"\n")
     )
+
+
+_PIECE = st.text(alphabet="AZaz09 .-\\EFRSTX", max_size=6)  # escapes, broken ones included
+_SUBCOMPONENTS = st.lists(_PIECE, min_size=1, max_size=3).map("&".join)
+_COMPONENTS = st.lists(_SUBCOMPONENTS, min_size=1, max_size=4).map("^".join)
+_FIELDS = st.lists(st.lists(_COMPONENTS, min_size=1, max_size=3).map("~".join), min_size=1, max_size=8)
+
+
+@given(
+    name=st.sampled_from(["PID", "PV1", "MSH"]),
+    fields=_FIELDS,
+    paths=st.lists(
+        st.tuples(st.integers(1, 10), st.integers(1, 5), st.integers(1, 4), st.integers(1, 4)),
+        min_size=1,
+        max_size=20,
+    ),
+)
+@settings(max_examples=300)
+def test_field_reader_gives_what_python_hl7s_extract_field_gives(
+    name: str, fields: list[str], paths: list[tuple[int, int, int, int]]
+) -> None:
+    """The fast path reads fields by walking python-hl7's tree; python-hl7's own accessor is the
+    oracle (absent or too-deep paths read as "")."""
+    import hl7
+
+    from connectors.hl7v2.parse import _PythonHl7Segment
+
+    text = "MSH|^~\\&|" + "|".join(fields) if name == "MSH" else "MSH|^~\\&\r" + "|".join([name, *fields])
+    segment = hl7.parse(text).segments(name)[0]
+    reader = _PythonHl7Segment(segment)
+    with warnings.catch_warnings():  # python-hl7 reports a bad escape through logger.warn
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for field, component, subcomponent, repetition in paths:
+            try:
+                expected = str(segment.extract_field(1, field, repetition, component, subcomponent)).strip()
+            except (IndexError, KeyError, ValueError):
+                expected = ""
+            assert reader.value(field, component, subcomponent, repetition) == expected, (
+                field,
+                component,
+                subcomponent,
+                repetition,
+            )
