@@ -15,6 +15,7 @@ the caller's transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -235,7 +236,7 @@ def _lookup(connection: Connection, keys: list[tuple[str, str]]) -> _Found:
 
 
 def _flag_duplicates(
-    connection: Connection, pairs: list[tuple[str, str, str]], created: set[str] = frozenset()
+    connection: Connection, pairs: list[tuple[str, str, str]], created: AbstractSet[str] = frozenset()
 ) -> None:
     """Record possible-duplicate tasks not already open, in at most one query and one insert.
 
