@@ -6,7 +6,11 @@ Invariants:
   neither the key's value nor anything derived from it.
 - Exceptions are logged by type only (`error_type`); their messages and tracebacks may echo
   input from libraries, so they never reach the log.
-- Standard-library loggers (uvicorn, alembic) pass through the same processors.
+- Standard-library loggers pass through the same processors. Their messages are text the
+  library formatted, which may hold what it was parsing (python-hl7 logs a field's content when
+  an escape sequence is bad), so only uvicorn's and alembic's are kept; any other library's
+  record keeps its template when it has arguments (the data is in the arguments) and is
+  otherwise withheld.
 - Logs go to stderr, so CLI output on stdout (e.g. a token) stays clean.
 """
 
@@ -67,6 +71,24 @@ def exception_type_only(
     return event
 
 
+TRUSTED_LIBRARY_LOGGERS = ("uvicorn", "alembic")  # their messages name settings and states, not data
+WITHHELD = "library_message_withheld"
+
+
+def library_message_template(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """For a standard-library record outside TRUSTED_LIBRARY_LOGGERS: its template, never its text."""
+    arguments = event.pop("positional_args", ())  # ProcessorFormatter(pass_foreign_args=True)
+    record = event.get("_record")
+    if not isinstance(record, logging.LogRecord):
+        return event
+    if record.name.split(".")[0] in TRUSTED_LIBRARY_LOGGERS:
+        return event
+    event["event"] = str(record.msg) if arguments and isinstance(record.msg, str) else WITHHELD
+    return event
+
+
 def allow_listed_fields(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -106,7 +128,8 @@ def configure_logging(level: str = "info", *, json: bool = True, stream: TextIO 
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[library_message_template, *shared],
+        pass_foreign_args=True,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             allow_listed_fields,

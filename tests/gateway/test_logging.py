@@ -54,10 +54,51 @@ def test_exceptions_are_logged_by_type_without_message_or_traceback(captured: io
 def test_standard_library_loggers_pass_through_the_same_filter(captured: io.StringIO) -> None:
     import logging
 
-    logging.getLogger("some.library").warning("connected", extra={"patient_name": "Canaryname"})
+    logging.getLogger("uvicorn.error").warning("connected", extra={"patient_name": "Canaryname"})
     text = captured.getvalue()
     assert "Canaryname" not in text
     assert _events(captured)[0]["event"] == "connected"
+
+
+def test_other_libraries_log_their_template_never_the_data_formatted_into_it(
+    captured: io.StringIO,
+) -> None:
+    import logging
+
+    library = logging.getLogger("some.library")
+    library.warning("bad value [%s] in field [%s]", "Canaryname", "PID-5")
+    library.warning("parsing Canaryname failed")  # formatted before it reached the logger
+    library.warning("connected")
+    events = _events(captured)
+    assert "Canaryname" not in captured.getvalue()
+    assert [e["event"] for e in events] == [
+        "bad value [%s] in field [%s]",
+        "library_message_withheld",
+        "library_message_withheld",
+    ]
+    assert {e["logger"] for e in events} == {"some.library"}
+
+
+def test_a_bad_escape_in_a_name_does_not_reach_the_log_through_python_hl7(
+    captured: io.StringIO,
+) -> None:
+    """python-hl7 logs the whole field when it meets an escape sequence it does not know."""
+    import warnings
+
+    from connectors.hl7v2.parse import parse
+
+    message = (
+        b"MSH|^~\\&|ADT1|GHH|GW|CTY|20261101120000||ADT^A01|M1|P|2.5\r"
+        b"PID|1||MRN-1^^^GHH^MR||Canary\\Q\\name^Tweety||19800203|F"
+    )
+    with warnings.catch_warnings():  # python-hl7 reports through the deprecated logger.warn
+        warnings.simplefilter("ignore", DeprecationWarning)
+        family = parse(message).reader.segments("PID")[0].value(5)
+    assert family == "Canaryname"  # the unknown escape dropped, as python-hl7 does
+    text = captured.getvalue()
+    assert _events(captured), "python-hl7 logged nothing: the test no longer shows the guard"
+    assert "Canary" not in text
+    assert "Tweety" not in text
 
 
 def test_objects_are_not_rendered_even_under_an_allowed_name(captured: io.StringIO) -> None:
