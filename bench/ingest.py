@@ -62,11 +62,18 @@ def parse_rates() -> tuple[float, float]:
     return hl7apy_rate, 1000 / (time.perf_counter() - started)
 
 
-async def mllp_sender(port: int, secret: str, numbers: range, latencies: list[float]) -> None:
+def mllp_frames(secret: str, numbers: range) -> list[tuple[int, bytes]]:
+    """Built before the clock starts, as an interface engine's queue holds them ready."""
+    return [
+        (n, b"\x0b" + adt(person(n), control_id=f"BENCH-{n}", secret=secret).encode() + b"\x1c\x0d")
+        for n in numbers
+    ]
+
+
+async def mllp_sender(port: int, frames: list[tuple[int, bytes]], latencies: list[float]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        for n in numbers:
-            frame = b"\x0b" + adt(person(n), control_id=f"BENCH-{n}", secret=secret).encode() + b"\x1c\x0d"
+        for n, frame in frames:
             started = time.perf_counter()
             writer.write(frame)
             await writer.drain()
@@ -81,13 +88,9 @@ async def mllp_sender(port: int, secret: str, numbers: range, latencies: list[fl
 async def run_mllp(port: int, secret: str, total: int, offset: int) -> tuple[float, list[float]]:
     latencies: list[float] = []
     per = total // SENDERS
+    frames = [mllp_frames(secret, range(offset + s * per, offset + (s + 1) * per)) for s in range(SENDERS)]
     started = time.perf_counter()
-    await asyncio.gather(
-        *(
-            mllp_sender(port, secret, range(offset + s * per, offset + (s + 1) * per), latencies)
-            for s in range(SENDERS)
-        )
-    )
+    await asyncio.gather(*(mllp_sender(port, frames[s], latencies) for s in range(SENDERS)))
     return per * SENDERS / (time.perf_counter() - started), latencies
 
 
