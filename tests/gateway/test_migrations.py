@@ -73,5 +73,6 @@ def test_sqlite_runs_in_wal_with_full_sync_and_foreign_keys(tmp_path: object) ->
             assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
             assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert connection.execute(text("PRAGMA recursive_triggers")).scalar() == 1
+            assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 4000
     finally:
         engine.dispose()
