@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from audit.cosignature import Cosignature, CosignerKey
 from audit.errors import AuditUnavailable, ProofError
 from audit.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
 from audit.record import AuditRecord
+from connectors.envelope import time_ordered_id
 from gateway.flows.audit_backlog import Backlog, BacklogGuard, BacklogLimits
 from gateway.flows.audit_receipts import CHECK_CHUNK, Receipts
 from gateway.flows.shared_commit import SharedCommit
@@ -92,7 +92,7 @@ class AuditLog:
             leaf = record.leaf(self.origin)
             rows.append(
                 {
-                    "record_id": str(uuid.uuid4()),
+                    "record_id": time_ordered_id(),  # the record holds its time anyway
                     "leaf": leaf,
                     "leaf_hash": leaf_hash(leaf),
                     "accepted_at": now,

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import threading
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,8 @@ def test_every_request_type_leaves_one_record_per_decision_and_person(
         r["kind"] == "access.audit-read" and r["requester"]["user"] == "privacy.officer" for r in everyone
     )
     assert all(CANARY not in json.dumps(r) for r in everyone)
+    record_ids = [row[0] for row in upgraded.query("SELECT record_id FROM audit_entries")]
+    assert {uuid.UUID(r).version for r in record_ids} == {7}  # appended at their index's end
 
 
 def test_only_compliance_officers_read_the_log_and_a_refusal_is_recorded(
