@@ -105,7 +105,9 @@ class PersonKeyRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=8)  # id | lid | fgbs | fgb | fb | gb
     key_hash: str = Field(max_length=64)  # found through uq_person_keys: lookups name the kind
-    person_id: str = Field(foreign_key="persons.person_id", index=True, max_length=36)
+    # No index of its own: nothing looks keys up by person (migration 0010), and persons are
+    # never deleted, so the foreign key never searches this side.
+    person_id: str = Field(foreign_key="persons.person_id", max_length=36)
 
 
 class PersonDuplicateRow(SQLModel, table=True):
