@@ -46,12 +46,23 @@ SUPPORTED_EVENTS: dict[str, frozenset[str]] = {
     "MDM": frozenset({"T02"}),
 }
 PROCESSING_IDS = frozenset({"P", "T", "D"})
-# Segments the envelope is built from; the rest stay in the stored payload untouched.
-READ_SEGMENTS = frozenset({"MSH", "EVN", "PID", "PV1", "PV2", "MRG", "DG1", "TXA", "ARV", "OBR"})
-# The fast path reads MSH up to MSH-7 (applications, facilities, time); what follows (type,
-# control id, version, character set) is the Header's, read before anything else. Cutting the
-# rest before python-hl7 sees it saves a fifth of its parse (115 → 89 µs for an ADT^A01).
-FAST_PATH_MSH_FIELDS = 7
+# The fields the envelope is built from, per segment; everything stays in the stored payload.
+# The fast path hands python-hl7 only these (the others blanked, the tail cut), since its cost
+# grows with every field and component it builds: an ADT^A01 of the bench parses in 78 µs
+# rather than 115, and a real one, with 30 PID and 50 PV1 fields, gains far more. Its reader
+# refuses any other field, so a new read must be added here. MSH-9 onward is the Header's.
+READ_FIELDS: dict[str, frozenset[int]] = {
+    "MSH": frozenset({3, 4, 7}),
+    "EVN": frozenset({2, 6}),
+    "PID": frozenset({3, 5, 7, 8}),
+    "PV1": frozenset({2, 10, 44, 45}),
+    "MRG": frozenset({1}),
+    "DG1": frozenset({3}),
+    "TXA": frozenset({2, 4}),
+    "ARV": frozenset({3}),
+    "OBR": frozenset({7}),
+}
+READ_SEGMENTS = frozenset(READ_FIELDS)
 CHARSETS = {
     "": "utf-8",  # HL7 says ASCII; UTF-8 is its superset and what senders use in practice
     "ASCII": "ascii",
@@ -73,7 +84,7 @@ class FieldReader(Protocol):
 
 
 class MessageReader(Protocol):
-    """The READ_SEGMENTS of a message (MSH only up to FAST_PATH_MSH_FIELDS: use the Header)."""
+    """The READ_FIELDS of a message's READ_SEGMENTS."""
 
     def segments(self, name: str) -> list[FieldReader]: ...
 
@@ -282,13 +293,7 @@ def parse(data: bytes, header: Header | None = None) -> Hl7Message:
     text, segments = decode_body(header, data)
     segment_ids = tuple(segment[:3] for segment in segments)
     require_segments(header, segment_ids)
-    wanted = "\r".join(
-        "|".join(segment.split("|", FAST_PATH_MSH_FIELDS)[:FAST_PATH_MSH_FIELDS])  # [k] is MSH-(k+1)
-        if segment.startswith("MSH")
-        else segment
-        for segment in segments
-        if segment[:3] in READ_SEGMENTS
-    )
+    wanted = "\r".join(_read_fields_only(segment) for segment in segments if segment[:3] in READ_SEGMENTS)
     encoding = header.encoding_characters
     if len(encoding) == 3:  # no escape character declared: give python-hl7 one that cannot occur
         wanted = wanted.replace(f"MSH|{encoding}|", f"MSH|{encoding[:2]}\x01{encoding[2]}|", 1)
@@ -301,6 +306,19 @@ def parse(data: bytes, header: Header | None = None) -> Hl7Message:
     reader = _PythonHl7Reader(parsed)
     _check_identifiers(reader)
     return Hl7Message(header=header, raw=data, text=text, segment_ids=segment_ids, reader=reader)
+
+
+def _read_fields_only(segment: str) -> str:
+    """The segment with only its READ_FIELDS (and MSH-2, the encoding characters) kept."""
+    name = segment[:3]
+    wanted = READ_FIELDS[name]
+    fields = segment.split("|")
+    offset = 1 if name == "MSH" else 0  # MSH-1 is the separator itself: fields[k] is MSH-(k+1)
+    kept = [name]
+    for index in range(1, min(len(fields), max(wanted) - offset + 1)):
+        number = index + offset
+        kept.append(fields[index] if number in wanted or (offset and number == 2) else "")
+    return "|".join(kept)
 
 
 def _check_identifiers(reader: MessageReader) -> None:
@@ -328,9 +346,15 @@ def _component(fields: tuple[str, ...], number: int, component: int, separator: 
 
 
 class _PythonHl7Segment:
-    def __init__(self, segment: hl7.Segment) -> None:
+    def __init__(self, segment: hl7.Segment, readable: frozenset[int] | None = None) -> None:
         self._segment = segment
-        self._msh = str(segment[0]) == "MSH"
+        self._name = str(segment[0])
+        self._msh = self._name == "MSH"
+        self._readable = readable  # None: every field
+
+    def _check_readable(self, field: int) -> None:
+        if self._readable is not None and field not in self._readable and not (self._msh and field <= 2):
+            raise LookupError(f"{self._name}-{field} is not in READ_FIELDS: the fast path blanked it")
 
     def value(self, field: int, component: int = 1, subcomponent: int = 1, repetition: int = 1) -> str:
         """What `Segment.extract_field` gives (its rules for shallow trees), absent parts as "".
@@ -339,6 +363,7 @@ class _PythonHl7Segment:
         messages on every call: a third of the cost of reading an envelope's fields.
         tests/connectors/test_hl7v2.py checks the two agree on generated segments.
         """
+        self._check_readable(field)
         segment = self._segment
         if field >= len(segment):
             return ""
@@ -363,6 +388,7 @@ class _PythonHl7Segment:
         return str(node).strip()
 
     def repetitions(self, field: int) -> int:
+        self._check_readable(field)
         if field >= len(self._segment):  # python-hl7 numbers MSH as HL7 does (MSH[1] is "|")
             return 0
         content = self._segment[field]
@@ -377,7 +403,8 @@ class _PythonHl7Reader:
     def __init__(self, message: hl7.Message) -> None:
         self._by_name: dict[str, list[FieldReader]] = {}
         for segment in message:
-            self._by_name.setdefault(str(segment[0]), []).append(_PythonHl7Segment(segment))
+            name = str(segment[0])
+            self._by_name.setdefault(name, []).append(_PythonHl7Segment(segment, READ_FIELDS[name]))
 
     def segments(self, name: str) -> list[FieldReader]:
         return list(self._by_name.get(name, ()))

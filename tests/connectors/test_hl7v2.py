@@ -344,3 +344,40 @@ def test_field_reader_gives_what_python_hl7s_extract_field_gives(
                 subcomponent,
                 repetition,
             )
+
+
+_FILLER = st.lists(_COMPONENTS.map(lambda c: c.replace("\\", "")), min_size=1, max_size=3).map("~".join)
+
+
+@given(person=people, filler=st.lists(_FILLER, min_size=60, max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_fields_the_envelope_does_not_read_change_nothing_on_either_path(
+    person: Person, filler: list[str]
+) -> None:
+    """The fast path blanks every field outside READ_FIELDS before python-hl7 parses; whatever
+    a sender puts there (a real PID has 30 fields, a PV1 50) leaves the envelope as it was."""
+    plain = adt(person).split("\r")
+    pid = plain[2].split("|")
+    padded_pid = [pid[0], filler[0], filler[1], pid[3], filler[2], pid[5], filler[3], pid[7], pid[8]]
+    padded_pid += filler[4:26]  # PID-9 to PID-30
+    pv1 = ["PV1", filler[26], "E", *filler[27:34], "PSY", *filler[34:58]]  # PV1-2, PV1-10 read
+    noisy = "\r".join([plain[0], plain[1] + "|" + filler[58], "|".join(padded_pid), "|".join(pv1)])
+
+    def envelope(parser, text: str):  # type: ignore[no-untyped-def]
+        found = to_envelope(
+            parser(text.encode()), org_id="ghh", source_is_part2_program=False, received_at=NOW
+        )
+        return found.model_dump(exclude={"envelope_id", "payload", "payload_sha256"})
+
+    expected = envelope(parse, "\r".join(plain))
+    assert envelope(parse, noisy) == expected
+    assert envelope(lambda d: parse_strict(d, validate=False), noisy) == expected
+
+
+def test_the_fast_path_reader_refuses_a_field_it_blanked() -> None:
+    reader = parse(adt(PERSON).encode()).reader
+    assert reader.segments("PID")[0].value(5, 1) == PERSON.family
+    with pytest.raises(LookupError, match="PID-11 is not in READ_FIELDS"):
+        reader.segments("PID")[0].value(11)
+    with pytest.raises(LookupError, match="PV1-3 is not in READ_FIELDS"):
+        reader.segments("PV1")[0].repetitions(3)
