@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from connectors.hl7v2.parse import APPLICATION_INTERNAL_ERROR, Header, parse, re
 from connectors.hl7v2.strict import parse_strict
 from connectors.hl7v2.to_envelope import to_envelope
 from consent_ledger import ConsentInvalid
-from gateway.crypto import facts_associated_data, seal
+from gateway.crypto import facts_associated_data, open_sealed, seal
 from gateway.flows.consents import ConsentRefused, ConsentService
 from gateway.flows.policy import Permit, PolicyDenied, PolicyGate
 from gateway.keyring import Keyring
@@ -372,10 +373,7 @@ class IngestService:
                 )
             ):
                 self._policy.audit.accept(session.connection(), self._policy.records(permit, [], "replayed"))
-                stored = json.loads(replay)
-                return FhirResult(
-                    status=200, body=stored["resource"], location=stored["location"], replayed=True
-                )
+                return self._replayed_resource(sender, key, json.loads(replay))
             people: list[str] = []
             stored_id = self._store_record(session, sender, record, str(document["resourceType"]), people)
             if isinstance(stored_id, Issue):
@@ -392,14 +390,42 @@ class IngestService:
                 },
             }
             if key:
+                aad = _receipt_associated_data(sender.org.org_id, key)
                 envelope_store.add_receipt(
                     connection=session.connection(),
                     org_id=sender.org.org_id,
                     message_key=key,
-                    response=json.dumps({"resource": resource, "location": response["location"]}),
+                    response=json.dumps(
+                        {
+                            "location": response["location"],
+                            "resource_sealed": base64.b64encode(
+                                seal(self._keyring, json.dumps(resource).encode(), associated_data=aad)
+                            ).decode(),
+                        }
+                    ),
                     created_at=self._clock(),
                 )
         return FhirResult(status=201, body=resource, location=response["location"])
+
+    def _replayed_resource(self, sender: Sender, key: str, stored: dict[str, Any]) -> FhirResult:
+        """The answer first given to this Idempotency-Key, opened from its sealed receipt.
+
+        A receipt written before resources were sealed in receipts has had its copy of the
+        resource removed (migration 0011): the replay then says where the resource is.
+        """
+        location = str(stored["location"])
+        sealed = stored.get("resource_sealed")
+        if not isinstance(sealed, str):
+            answered = Issue("information", "informational", location, "this request was answered before")
+            return FhirResult(
+                status=200, body=operation_outcome([answered]), location=location, replayed=True
+            )
+        opened = open_sealed(
+            self._keyring,
+            base64.b64decode(sealed),
+            associated_data=_receipt_associated_data(sender.org.org_id, key),
+        )
+        return FhirResult(status=200, body=json.loads(opened), location=location, replayed=True)
 
     def _transaction_bundle(
         self,
@@ -589,6 +615,11 @@ def _bundle_key(bundle: ParsedBundle, idempotency_key: str | None) -> str | None
     if bundle.bundle_id and bundle.version_marker:
         return f"bundle:{bundle.bundle_id}|{bundle.version_marker}"
     return None
+
+
+def _receipt_associated_data(org_id: str, key: str) -> bytes:
+    """A receipt's sealed resource is bound to the sender and the key it answers."""
+    return f"receipt|{org_id}|{key}".encode()
 
 
 def _response_entry(record: FhirRecord, stored_id: str) -> dict[str, str]:

@@ -156,7 +156,7 @@ class IngestReceiptRow(SQLModel, table=True):
 
     source_org_id: str = Field(primary_key=True, max_length=64)
     message_key: str = Field(primary_key=True, max_length=255)
-    response: str = Field(sa_column=Column(Text, nullable=False))  # ids and statuses only
+    response: str = Field(sa_column=Column(Text, nullable=False))  # ids, statuses; resources sealed
     created_at: datetime = Field(default_factory=_utcnow, sa_column=_timestamp())
 
 

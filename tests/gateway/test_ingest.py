@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from gateway.crypto import open_sealed
 from gateway.keyring import load_keyring
+from gateway.settings import load_settings
+from gateway.store.database import create_db_engine
 from tests.builders.hl7 import Person, adt
 from tests.conftest import Hospital, Installation, Server, register_sender
 from tests.shared_corpus import CORPUS
@@ -231,6 +235,62 @@ def test_transaction_bundle_gets_a_transaction_response_and_is_idempotent(
     again = _post_fhir(server, hospital, "", _transaction(), **{"Idempotency-Key": "tx-1"})
     assert again.json() == body
     assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 3
+
+
+_PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN-REPLAY-1"}],
+    "name": [{"family": "Replayfamily", "given": ["Ann"]}],
+    "birthDate": "1970-01-02",
+}
+
+
+def test_a_replayed_create_gets_the_first_answer_and_its_receipt_holds_the_resource_sealed(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    first = _post_fhir(server, hospital, "/Patient", _PATIENT, **{"Idempotency-Key": "pat-1"})
+    assert first.status_code == 201
+    again = _post_fhir(server, hospital, "/Patient", _PATIENT, **{"Idempotency-Key": "pat-1"})
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 1
+    (response,) = upgraded.query("SELECT response FROM ingest_receipts WHERE message_key = 'key:pat-1'")[0]
+    assert "Replayfamily" not in response
+    assert "MRN-REPLAY-1" not in response
+    receipt = json.loads(response)
+    assert set(receipt) == {"location", "resource_sealed"}
+    opened = open_sealed(
+        load_keyring(upgraded.keyring),
+        base64.b64decode(receipt["resource_sealed"]),
+        associated_data=f"receipt|{hospital.org_id}|key:pat-1".encode(),
+    )
+    assert json.loads(opened) == first.json()
+
+
+def test_a_replay_of_a_receipt_migrated_without_its_resource_says_where_the_resource_is(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    """Migration 0011 leaves old receipts their location only."""
+    engine = create_db_engine(load_settings(database_url=upgraded.database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO ingest_receipts (source_org_id, message_key, response, created_at)"
+                    " VALUES (:org, 'key:old-1', :response, CURRENT_TIMESTAMP)"
+                ),
+                {"org": hospital.org_id, "response": json.dumps({"location": "Patient/p-9/_history/1"})},
+            )
+    finally:
+        engine.dispose()
+    again = _post_fhir(server, hospital, "/Patient", _PATIENT, **{"Idempotency-Key": "old-1"})
+    assert again.status_code == 200
+    assert again.headers["Location"].endswith("/fhir/r4/Patient/p-9/_history/1")
+    outcome = again.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "informational"
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 0
 
 
 def test_invalid_transaction_stores_nothing(

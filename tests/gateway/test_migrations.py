@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -76,3 +78,36 @@ def test_sqlite_runs_in_wal_with_full_sync_and_foreign_keys(tmp_path: object) ->
             assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 4000
     finally:
         engine.dispose()
+
+
+def test_migration_0011_removes_plain_resources_from_receipts_and_keeps_other_receipts(
+    engine: Engine, database_url: str
+) -> None:
+    upgrade(engine, "0010_person_keys_person_index")
+    legacy = json.dumps(
+        {
+            "resource": {"resourceType": "Patient", "name": [{"family": "Plaintextcanary"}]},
+            "location": "Patient/p-1/_history/1",
+        }
+    )
+    bundle = json.dumps({"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+    rows = [("key:one", legacy), ("key:two", bundle), ("MSG-3", "AA")]
+    with engine.begin() as connection:
+        for key, response in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO ingest_receipts (source_org_id, message_key, response, created_at)"
+                    " VALUES ('ghh', :key, :response, CURRENT_TIMESTAMP)"
+                ),
+                {"key": key, "response": response},
+            )
+    upgrade(engine)
+    with engine.connect() as connection:
+        stored = dict(connection.execute(text("SELECT message_key, response FROM ingest_receipts")).all())
+    assert json.loads(stored["key:one"]) == {"location": "Patient/p-1/_history/1"}
+    assert stored["key:two"] == bundle
+    assert stored["MSG-3"] == "AA"
+    if database_url.startswith("sqlite"):
+        engine.dispose()  # the last connection checkpoints the WAL into the file
+        files = Path(database_url.removeprefix("sqlite:///")).parent.glob("*.db*")
+        assert not any(b"Plaintextcanary" in path.read_bytes() for path in files)

@@ -83,7 +83,7 @@ def test_canaries_pushed_through_every_path_are_nowhere_readable(
         client.close()
     fhir = httpx.post(
         f"{server.base_url}/fhir/r4/Patient",
-        headers=hospital.auth,
+        headers={**hospital.auth, "Idempotency-Key": "canary-1"},  # a receipt is kept for replays
         content=json.dumps(FHIR_CANARY),
         timeout=30,
     )
