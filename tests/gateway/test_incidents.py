@@ -13,6 +13,7 @@ import pytest
 
 from tests.builders.hl7 import Person, adt
 from tests.conftest import Installation, Server, bearer, register_sender
+from tests.gateway.test_privacy import database_text
 
 RMS_SYSTEM = "urn:consent-gateway:org:pd-springfield:rms-person"
 NARRATIVE_CANARY = "Ophelia Wintergreen shouted from the porch"
@@ -154,10 +155,10 @@ def test_an_rms_pushes_an_incident_as_cji_once_per_person_and_a_redelivery_is_no
     )
     assert "CJIS-ACCESS" in access["reasons"]
     assert "CJIS_AUDIT_LOG" in access["obligations"]
-    if upgraded.database_url.startswith("sqlite"):  # the narrative is sealed at rest
-        files = list(upgraded.root.parent.glob("gateway.db*"))
-        assert files
-        assert all(NARRATIVE_CANARY.encode() not in f.read_bytes() for f in files)
+    stored = database_text(upgraded)  # the narrative, names and address are sealed at rest
+    assert b"pd-springfield" in stored
+    for needle in (NARRATIVE_CANARY, "Wintergreen", ALEX.family, ALEX.given, "12 Elm St", "1984-05-06"):
+        assert needle.encode() not in stored, f"{needle!r} found in the database"
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ NEEDLES = [
 ]
 
 
-def _database_text(installation: Installation) -> bytes:
+def database_text(installation: Installation) -> bytes:
     """Everything the database holds, as bytes: the files for SQLite, every row for PostgreSQL."""
     url = load_settings(database_url=installation.database_url).database
     if url.drivername.startswith("sqlite"):
@@ -88,6 +88,36 @@ def test_canaries_pushed_through_every_path_are_nowhere_readable(
         timeout=30,
     )
     assert fhir.status_code == 201
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:6f1e2a60-0000-4000-8000-0000000000ca",
+                "resource": {
+                    **FHIR_CANARY,
+                    "identifier": [{"system": "urn:oid:1.2.3", "value": "CANARYMRN4444"}],
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {
+                    "resourceType": "CareTeam",
+                    "name": "Canary crisis team",
+                    "subject": {"reference": "urn:uuid:6f1e2a60-0000-4000-8000-0000000000ca"},
+                    "telecom": [{"system": "phone", "value": "555-0199-CANARY"}],
+                },
+                "request": {"method": "POST", "url": "CareTeam"},
+            },
+        ],
+    }
+    transaction = httpx.post(
+        f"{server.base_url}/fhir/r4",
+        headers={**hospital.auth, "Idempotency-Key": "canary-2"},
+        content=json.dumps(bundle),
+        timeout=30,
+    )
+    assert transaction.status_code == 200
     bad = httpx.post(
         f"{server.base_url}/fhir/r4/Patient",
         headers=hospital.auth,
@@ -98,7 +128,7 @@ def test_canaries_pushed_through_every_path_are_nowhere_readable(
     assert b"Canary" not in bad.content, "an OperationOutcome never echoes the input"
     httpx.get(f"{server.base_url}/whoami?family=Canaryquery&birthdate=1961-07-19", headers=hospital.auth)
 
-    stored = _database_text(upgraded)
+    stored = database_text(upgraded)
     assert stored, "the database was read"
     assert b"ghh" in stored, "the dump holds the rows (a sanity check that the search can succeed)"
     log = server.log().encode()
