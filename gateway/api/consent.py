@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import MalformedMessage
 from connectors.fhir.parse import load_json
 from consent_ledger import Change, ConsentInvalid, Problem
 from gateway.api.body import read_limited
+from gateway.api.prefer import PreferHeader, return_preference, written
 from gateway.deps import SenderDep, ServicesDep
 from gateway.fhir_json import with_entries
 from gateway.flows.consents import StoredConsent
@@ -39,11 +40,21 @@ _RESPONSES: dict[int | str, dict[str, str]] = {
 
 @router.post("", summary="Record a consent", status_code=201, responses=_RESPONSES)
 async def record(
-    request: Request, sender: SenderDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
-) -> JSONResponse:
+    request: Request,
+    sender: SenderDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+    prefer: PreferHeader = None,
+) -> Response:
     document = await _body(request, services)
     stored = await run_in_threadpool(services.consents.record, sender, document, idempotency_key)
-    return _resource(request, stored, 200 if stored.replayed else 201)
+    return _written(
+        request,
+        stored,
+        200 if stored.replayed else 201,
+        prefer,
+        "already recorded" if stored.replayed else "recorded",
+    )
 
 
 PatientParam = Annotated[str | None, Query(description="Patient/{id} or {id}")]
@@ -100,13 +111,18 @@ async def vread(
 
 @router.put("/{consent_id}", summary="A new version of a consent's text", responses=_RESPONSES)
 async def update(
-    request: Request, consent_id: str, sender: SenderDep, services: ServicesDep, if_match: IfMatch = None
-) -> JSONResponse:
+    request: Request,
+    consent_id: str,
+    sender: SenderDep,
+    services: ServicesDep,
+    if_match: IfMatch = None,
+    prefer: PreferHeader = None,
+) -> Response:
     document = await _body(request, services)
     stored = await run_in_threadpool(
         services.consents.update, sender, consent_id, document, _version_of(if_match)
     )
-    return _resource(request, stored)
+    return _written(request, stored, 200, prefer, "updated")
 
 
 @router.post("/{consent_id}/$revoke", summary="Revoke a consent (a new, final version)", responses=_RESPONSES)
@@ -208,12 +224,26 @@ def _patient(reference: str | None, identifier: str | None) -> dict[str, Any]:
 
 
 def _resource(request: Request, stored: StoredConsent, status: int = 200) -> JSONResponse:
-    location = f"{str(request.base_url).rstrip('/')}/fhir/r4/Consent/{stored.version.consent_id}"
-    headers = {
-        "ETag": f'W/"{stored.version.version}"',
-        "Location": f"{location}/_history/{stored.version.version}",
-    }
+    headers = {"ETag": f'W/"{stored.version.version}"', "Location": _location(request, stored)}
     return JSONResponse(stored.resource, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def _written(request: Request, stored: StoredConsent, status: int, prefer: str | None, what: str) -> Response:
+    """A recorded or updated consent, answered as `Prefer: return=…` asks (gateway/api/prefer.py)."""
+    version = stored.version
+    return written(
+        stored.resource,
+        status=status,
+        location=_location(request, stored),
+        version=str(version.version),
+        preference=return_preference(prefer),
+        outcome_text=f"{what}: Consent/{version.consent_id}/_history/{version.version}",
+    )
+
+
+def _location(request: Request, stored: StoredConsent) -> str:
+    base = f"{str(request.base_url).rstrip('/')}/fhir/r4/Consent/{stored.version.consent_id}"
+    return f"{base}/_history/{stored.version.version}"
 
 
 def _bundle(request: Request, bundle_type: str, found: list[StoredConsent]) -> JSONResponse:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import UnsupportedMessage
 from connectors.fhir.parse import load_json
 from gateway.api.body import read_limited
+from gateway.api.prefer import PreferHeader, return_preference, written
 from gateway.deps import SenderDep, ServicesDep
 
 router = APIRouter(prefix="/fhir/r4", tags=["FHIR R4"])
@@ -53,7 +54,10 @@ async def post_resource(
     sender: SenderDep,
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+    prefer: PreferHeader = None,
+) -> Response:
+    """201 with the created resource, or (Prefer: return=minimal) no body, or
+    (return=OperationOutcome) an informational OperationOutcome; Location and ETag always."""
     document = load_json(
         await read_limited(request, services.settings.max_message_bytes),
         max_bytes=services.settings.max_message_bytes,
@@ -61,9 +65,12 @@ async def post_resource(
     result = await run_in_threadpool(
         services.ingest.fhir_resource, sender, resource_type, document, idempotency_key
     )
-    headers = (
-        {"Location": f"{str(request.base_url).rstrip('/')}/fhir/r4/{result.location}"}
-        if result.location
-        else {}
+    assert result.location is not None, "a created resource has a location"
+    return written(
+        result.body,
+        status=result.status,
+        location=f"{str(request.base_url).rstrip('/')}/fhir/r4/{result.location}",
+        version="1",
+        preference=return_preference(prefer),
+        outcome_text=f"{'already created' if result.replayed else 'created'}: {result.location}",
     )
-    return JSONResponse(result.body, status_code=result.status, media_type=FHIR_JSON, headers=headers)

@@ -115,6 +115,34 @@ def test_a_recorded_consent_is_read_searched_revoked_and_keeps_its_history(
     assert _rows(upgraded) == 2
 
 
+def test_recording_and_updating_a_consent_honour_prefer_return(
+    server: Server, upgraded: Installation, clinic: Hospital, patient_known: None
+) -> None:
+    created = _post(server, clinic, "/Consent", _named(), Prefer="return=minimal")
+    assert created.status_code == 201, created.text
+    assert created.content == b""
+    assert (created.headers["ETag"], created.headers["Preference-Applied"]) == ('W/"1"', "return=minimal")
+    consent_id = created.headers["Location"].split("/Consent/")[1].split("/")[0]
+
+    updated = httpx.put(
+        f"{server.base_url}/fhir/r4/Consent/{consent_id}",
+        content=json.dumps(_named()).encode(),
+        headers={
+            **clinic.auth,
+            "Content-Type": "application/fhir+json",
+            "If-Match": 'W/"1"',
+            "Prefer": "return=OperationOutcome",
+        },
+        timeout=30,
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.headers["ETag"] == 'W/"2"'
+    assert updated.headers["Location"].endswith(f"/Consent/{consent_id}/_history/2")
+    assert updated.json()["issue"][0]["diagnostics"] == f"updated: Consent/{consent_id}/_history/2"
+    assert CANARY_NAME not in updated.text
+    assert _rows(upgraded) == 2
+
+
 def test_an_incomplete_active_part2_consent_is_refused_naming_every_missing_element(
     server: Server, upgraded: Installation, clinic: Hospital, patient_known: None
 ) -> None:

@@ -268,6 +268,61 @@ def test_a_replayed_create_gets_the_first_answer_and_its_receipt_holds_the_resou
     assert json.loads(opened) == first.json()
 
 
+def test_a_create_answers_as_the_prefer_header_asks(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    """FHIR R4 http.html#ops: return=minimal / OperationOutcome / representation; unknown is ignored."""
+
+    def create(n: int, prefer: str) -> httpx.Response:
+        patient = {
+            **_PATIENT,
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": f"MRN-P{n}"}],
+        }
+        return _post_fhir(server, hospital, "/Patient", patient, Prefer=prefer)
+
+    minimal = create(1, "return=minimal")
+    assert minimal.status_code == 201
+    assert minimal.content == b""
+    assert minimal.headers["Preference-Applied"] == "return=minimal"
+    assert minimal.headers["ETag"] == 'W/"1"'
+    assert minimal.headers["Last-Modified"].endswith(" GMT")
+    assert "/fhir/r4/Patient/" in minimal.headers["Location"]
+
+    outcome = create(2, "return=OperationOutcome")
+    assert outcome.status_code == 201
+    assert outcome.json()["resourceType"] == "OperationOutcome"
+    diagnostics = outcome.json()["issue"][0]["diagnostics"]
+    assert diagnostics.startswith("created: Patient/")
+    assert "Replayfamily" not in outcome.text  # names the location, never the content
+
+    for prefer in ("return=representation", "return=everything"):
+        full = create(3 if prefer.endswith("representation") else 4, prefer)
+        assert full.status_code == 201
+        assert full.json()["name"] == _PATIENT["name"]
+    assert "Preference-Applied" not in full.headers  # the unknown value was ignored
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 4
+
+
+def test_a_replayed_create_with_return_minimal_is_empty_too(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    headers = {"Idempotency-Key": "pat-min", "Prefer": "return=minimal"}
+    first = _post_fhir(server, hospital, "/Patient", _PATIENT, **headers)
+    again = _post_fhir(server, hospital, "/Patient", _PATIENT, **headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.content == b""
+    assert again.headers["Location"] == first.headers["Location"]
+
+
+def test_bundles_ignore_prefer_and_always_answer_with_the_response_bundle(
+    server: Server, hospital: Hospital
+) -> None:
+    answer = _post_fhir(server, hospital, "", _transaction(), Prefer="return=minimal")
+    assert answer.status_code == 200
+    assert answer.json()["type"] == "transaction-response"
+    assert "Preference-Applied" not in answer.headers
+
+
 def test_a_replay_of_a_receipt_migrated_without_its_resource_says_where_the_resource_is(
     server: Server, upgraded: Installation, hospital: Hospital
 ) -> None:
