@@ -14,11 +14,12 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -31,6 +32,8 @@ from gateway.settings import load_settings
 from gateway.store.database import bind_keyring, create_db_engine, upgrade
 from policies.bundle import load_bundle
 from policies.inprocess import RegoEngine
+
+T = TypeVar("T")
 
 BACKENDS = ["sqlite", "postgresql"]
 POSTGRES_ENV = "CGW_TEST_POSTGRES_URL"
@@ -210,6 +213,24 @@ def free_port() -> int:
         if port not in _PORTS_GIVEN:
             _PORTS_GIVEN.add(port)
             return port
+
+
+def race(count: int, call: Callable[[], T]) -> list[T]:
+    """Run `call` from `count` threads released together; their results (for races that
+    only concurrency shows, e.g. two requests with one Idempotency-Key)."""
+    results: list[T] = []
+    start = threading.Barrier(count)
+
+    def run() -> None:
+        start.wait(timeout=30)
+        results.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
 
 
 @dataclass

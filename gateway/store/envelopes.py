@@ -6,11 +6,12 @@ at once: the HL7 group commit writes a whole batch with one statement per table.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -30,6 +31,7 @@ _CLAIM = {
     .returning(_receipts.c.source_org_id, _receipts.c.message_key)
     for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
 }
+_LOCK_KEY = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def insert_envelopes(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -66,7 +68,16 @@ def add_receipts(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> N
 
 
 def receipt(*, connection: Connection, org_id: str, message_key: str) -> str | None:
-    """The stored answer to one earlier request from this org, or None."""
+    """The stored answer to one earlier request from this org, or None.
+
+    On PostgreSQL it first waits for any other transaction about the same key to end (a lock
+    held until this transaction ends). Without it, two requests sent with one Idempotency-Key
+    before either committed both found no receipt, both stored, and the second failed on the
+    receipt's unique key. SQLite needs none: its writers are serialised by BEGIN IMMEDIATE.
+    """
+    if connection.dialect.name == "postgresql":
+        digest = hashlib.sha256(b"\0".join((b"receipt", org_id.encode(), message_key.encode()))).digest()
+        connection.execute(_LOCK_KEY, {"key": int.from_bytes(digest[:8], "big", signed=True)})
     return receipts(connection=connection, org_id=org_id, message_keys=[message_key]).get(message_key)
 
 

@@ -18,7 +18,7 @@ from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
 from tests.builders.consent import consent, recipient_org, without
 from tests.builders.owner import as_database_owner
-from tests.conftest import Hospital, Installation, Server, register_sender
+from tests.conftest import Hospital, Installation, Server, race, register_sender
 
 CANARY_NAME = "Zebulon Quartermaine"
 PATIENT = {
@@ -232,6 +232,16 @@ def test_a_redelivered_consent_with_the_same_idempotency_key_is_recorded_once(
     second = _post(server, clinic, "/Consent", _named(), **{"Idempotency-Key": "form-42"})
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
+    assert _rows(upgraded) == 1
+
+
+def test_concurrent_consents_with_one_idempotency_key_are_recorded_once(
+    server: Server, upgraded: Installation, clinic: Hospital, patient_known: None
+) -> None:
+    """A form resent before the first request committed: one consent, and every answer is it."""
+    answers = race(6, lambda: _post(server, clinic, "/Consent", _named(), **{"Idempotency-Key": "form-43"}))
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
     assert _rows(upgraded) == 1
 
 

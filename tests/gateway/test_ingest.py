@@ -16,7 +16,7 @@ from gateway.keyring import load_keyring
 from gateway.settings import load_settings
 from gateway.store.database import create_db_engine
 from tests.builders.hl7 import Person, adt
-from tests.conftest import Hospital, Installation, Server, register_sender
+from tests.conftest import Hospital, Installation, Server, race, register_sender
 from tests.shared_corpus import CORPUS
 
 JANE = Person(mrn="MRN-100", family="Doe", given="Jane", birth_date=date(1980, 2, 3))
@@ -447,26 +447,54 @@ def test_concurrent_pushes_about_one_new_person_create_one_person(
     server: Server, upgraded: Installation, hospital: Hospital
 ) -> None:
     """Without key locks, parallel transactions each find nobody and each create a person."""
-    import threading
-
     patient = {
         "resourceType": "Patient",
         "identifier": [{"system": "urn:oid:1.2.3", "value": "RACE-1"}],
         "name": [{"family": "Racer", "given": ["Rae"]}],
         "birthDate": "1990-09-09",
     }
-    statuses: list[int] = []
-
-    def push(n: int) -> None:
-        statuses.append(
-            _post_fhir(server, hospital, "/Patient", patient, **{"Idempotency-Key": f"race-{n}"}).status_code
-        )
-
-    threads = [threading.Thread(target=push, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert statuses == [201] * 8
+    keys = iter(range(8))  # a key each: these are eight different requests
+    answers = race(
+        8,
+        lambda: _post_fhir(
+            server, hospital, "/Patient", patient, **{"Idempotency-Key": f"race-{next(keys)}"}
+        ),
+    )
+    assert [a.status_code for a in answers] == [201] * 8
     assert upgraded.query("SELECT count(*) FROM persons")[0][0] == 1
     assert upgraded.query("SELECT count(*) FROM person_duplicates")[0][0] == 0
+
+
+def test_concurrent_pushes_with_one_idempotency_key_store_once_and_all_get_the_answer(
+    server: Server, upgraded: Installation, hospital: Hospital
+) -> None:
+    """A retrying EHR can send the same request again before the first has committed: the
+    second waits for the first and replays its answer (without the key lock, PostgreSQL let
+    both store and then refused the second's receipt with a 503)."""
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.3", "value": "RETRY-1"}],
+        "birthDate": "1990-09-09",
+    }
+    answers = race(
+        8, lambda: _post_fhir(server, hospital, "/Patient", patient, **{"Idempotency-Key": "retry-1"})
+    )
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
+    assert len({a.headers["location"] for a in answers}) == 1
+    assert all(a.json()["identifier"] == patient["identifier"] for a in answers)
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 1
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {**patient, "identifier": [{"system": "urn:oid:1.2.3", "value": "RETRY-2"}]},
+                "request": {"method": "POST", "url": "Patient"},
+            }
+        ],
+    }
+    answers = race(8, lambda: _post_fhir(server, hospital, "", bundle, **{"Idempotency-Key": "retry-2"}))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
+    assert upgraded.query("SELECT count(*) FROM envelopes")[0][0] == 2
