@@ -2,10 +2,13 @@
 
 Prints figures; asserts nothing. Inputs are the scenario table's, each with a distinct `now` so
 the decision cache cannot answer (the cold figure); the warm figure repeats identical inputs.
+The engine floor shows what rego-cpp costs before any of our rules runs: a query of a constant,
+without and with our decision input, in a one-rule bundle and in ours.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
@@ -13,9 +16,11 @@ import threading
 import time
 from pathlib import Path
 
+import regopy
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from policies.bundle import load_bundle
+from policies.bundle import PolicyBundle, load_bundle
 from policies.cache import CachedEngine
 from policies.engine import PolicyEngine
 from policies.inprocess import RegoEngine
@@ -74,6 +79,38 @@ def throughput(name: str, engine: PolicyEngine, batch: list[dict[str, object]], 
     print(f"{name:<34} {rate:8.0f} decisions/s   ({len(batch)} decisions)")
 
 
+PROBE = ("probe.rego", "package probe\nimport rego.v1\n\nanswer := 1\n")
+
+
+def engine_floor(bundle: PolicyBundle) -> None:
+    """p50 of querying a constant through regopy, the cheapest query there is."""
+    documents = [dict(s.decision_input) for s in SCENARIOS]
+    texts = [json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in documents]
+    ours = [*((m.name, m.text) for m in bundle.modules), PROBE]
+    for label, modules, handing in (
+        ("one-rule bundle, no input", [PROBE], None),
+        ("one-rule bundle, input as JSON", [PROBE], "text"),
+        ("one-rule bundle, input as values", [PROBE], "values"),
+        ("our bundle, input as JSON", ours, "text"),
+    ):
+        interpreter = regopy.Interpreter()
+        for name, text in modules:
+            interpreter.add_module(name, text)
+        built = interpreter.build(None, ["probe/answer"])
+        latencies = []
+        for _ in range(5):
+            for document, text in zip(documents, texts, strict=True):
+                started = time.perf_counter()
+                if handing == "text":
+                    interpreter.set_input_term(text)  # as RegoEngine hands it (see _as_term)
+                elif handing == "values":
+                    interpreter.set_input(regopy.Input(document))
+                str(interpreter.query_bundle_entrypoint(built, "probe/answer"))
+                latencies.append((time.perf_counter() - started) * 1e6)
+        print(f"floor: constant query, {label:<33} p50 {statistics.median(latencies):8.0f} µs")
+    print(f"floor: decision input {sum(map(len, texts)) // len(texts)} bytes of JSON on average")
+
+
 def main() -> None:
     bundle = load_bundle()
     in_process = RegoEngine(bundle)
@@ -100,6 +137,7 @@ def main() -> None:
         opa.close()
     finally:
         server.stop()
+    engine_floor(bundle)
 
 
 if __name__ == "__main__":
