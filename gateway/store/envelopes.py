@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from gateway.store import transaction_locks
 from gateway.store.tables import EnvelopeRow, IngestReceiptRow
 
 _envelopes = EnvelopeRow.__table__  # type: ignore[attr-defined]
@@ -31,7 +32,6 @@ _CLAIM = {
     .returning(_receipts.c.source_org_id, _receipts.c.message_key)
     for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
 }
-_LOCK_KEY = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def insert_envelopes(*, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -75,9 +75,8 @@ def receipt(*, connection: Connection, org_id: str, message_key: str) -> str | N
     before either committed both found no receipt, both stored, and the second failed on the
     receipt's unique key. SQLite needs none: its writers are serialised by BEGIN IMMEDIATE.
     """
-    if connection.dialect.name == "postgresql":
-        digest = hashlib.sha256(b"\0".join((b"receipt", org_id.encode(), message_key.encode()))).digest()
-        connection.execute(_LOCK_KEY, {"key": int.from_bytes(digest[:8], "big", signed=True)})
+    digest = hashlib.sha256(b"\0".join((b"receipt", org_id.encode(), message_key.encode()))).digest()
+    transaction_locks.hold(connection, [transaction_locks.lock_key(digest)])
     return receipts(connection=connection, org_id=org_id, message_keys=[message_key]).get(message_key)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, TextClause, bindparam, insert, select, text, 
 from sqlmodel import col
 
 from gateway.person_keys import SubjectKeys
+from gateway.store import transaction_locks
 from gateway.store.tables import PersonDuplicateRow, PersonKeyRow, PersonRow
 
 _keys = PersonKeyRow.__table__  # type: ignore[attr-defined]
@@ -187,15 +188,11 @@ def _lock_keys(connection: Connection, keys: list[tuple[str, str]]) -> None:
     """On PostgreSQL, lock the subject's keys for this transaction before looking them up.
 
     Without it, two transactions about the same new person (two replicas, or two requests)
-    both find nobody and both create a person. Locks are taken in sorted order (no deadlock) and
-    released at commit; records about different people do not wait for each other. SQLite needs
-    none: its writers are serialised by BEGIN IMMEDIATE.
+    both find nobody and both create a person. Records about different people do not wait for
+    each other.
     """
-    if connection.dialect.name != "postgresql" or not keys:
-        return
-    ids = sorted({int.from_bytes(bytes.fromhex(key_hash[:16]), "big", signed=True) for _, key_hash in keys})
-    connection.execute(
-        text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k"), {"ids": ids}
+    transaction_locks.hold(
+        connection, (transaction_locks.lock_key(bytes.fromhex(key_hash[:16])) for _, key_hash in keys)
     )
 
 
